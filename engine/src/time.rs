@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 /// Nanoseconds because link serialisation times at gigabit speeds are a few
 /// nanoseconds per byte; an `i64` still spans about 292 years either side of
 /// 1970.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[derive(Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Time(pub i64);
 
 impl Time {

@@ -1,0 +1,282 @@
+//! The client: polls its server, applies effective policies, reports its
+//! security information.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::{RngExt as _, SeedableRng as _};
+use rand_pcg::Pcg32;
+
+use crate::blob::Blob;
+use crate::ids::{NodeId, Platform, PolicyId, Revision, SiteName};
+use crate::message::{ErrorCode, Message};
+use crate::outbox::{Observation, Outbox, Rejection, Timer};
+use crate::policy::EffectivePolicy;
+use crate::sign::{IntegrityError, PolicyVerifier};
+use crate::stats::SecurityReport;
+use crate::time::Time;
+
+/// Settings shared by every client of one site and platform.
+///
+/// Shared by reference so that a million simulated clients carry one copy
+/// of their settings, not a million.
+#[derive(Clone)]
+pub struct ClientProfile {
+    /// The clients' site.
+    pub site: SiteName,
+    /// The clients' platform.
+    pub platform: Platform,
+    /// Their server: the site's local server, or the master (flat).
+    pub server: NodeId,
+    /// Interval between polls.
+    pub poll: Duration,
+    /// Bound of the random delay of the first poll, spreading clients
+    /// over the poll interval.
+    pub splay: Duration,
+    /// Interval between status reports.
+    pub status_every: Duration,
+    /// The inventory payload carried by every report.
+    pub inventory: Blob,
+    /// Security engine version reported.
+    pub engine_version: u32,
+    /// Probability that a report finds a new threat.
+    pub threat_rate: f64,
+    /// Interval between full scans.
+    pub scan_every: Duration,
+    /// Bound of the random delay of the poll that follows a wake-up.
+    pub wake_splay: Duration,
+    /// Checks the master's signatures.
+    pub verifier: PolicyVerifier,
+}
+
+/// A client machine.
+#[derive(Debug)]
+pub struct Client {
+    id: NodeId,
+    profile: Arc<ClientProfile>,
+    rng: Pcg32,
+    have: Revision,
+    applied: Vec<Arc<EffectivePolicy>>,
+    threats: u32,
+    rejected: u32,
+    last_scan: Time,
+    /// Ask for everything on the next poll.
+    resync: bool,
+}
+
+impl std::fmt::Debug for ClientProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientProfile")
+            .field("site", &self.site)
+            .field("platform", &self.platform)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A freshly installed client: it holds no policy.
+    pub fn new(id: NodeId, profile: Arc<ClientProfile>, seed: u64) -> Client {
+        Client {
+            id,
+            profile,
+            rng: Pcg32::seed_from_u64(seed),
+            have: Revision::ZERO,
+            applied: Vec::new(),
+            threats: 0,
+            rejected: 0,
+            last_scan: Time::EPOCH,
+            resync: false,
+        }
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The settings it runs with.
+    pub fn profile(&self) -> &Arc<ClientProfile> {
+        &self.profile
+    }
+
+    /// The revision it holds.
+    pub fn have(&self) -> Revision {
+        self.have
+    }
+
+    /// The effective policies it enforces, in id order.
+    pub fn applied(&self) -> &[Arc<EffectivePolicy>] {
+        &self.applied
+    }
+
+    /// Starts (or restarts after power-on) the client: first poll and
+    /// report at random points so that clients do not arrive together.
+    pub fn handle_start(&mut self, now: Time, out: &mut Outbox) {
+        let first_poll = self.uniform(self.profile.splay);
+        let first_report = self.uniform(self.profile.status_every);
+        out.set_timer(now + first_poll, Timer::Poll);
+        out.set_timer(now + first_report, Timer::Report);
+    }
+
+    /// Handles a timer this node asked for.
+    pub fn handle_timer(&mut self, now: Time, timer: Timer, out: &mut Outbox) {
+        match timer {
+            Timer::Poll => {
+                out.set_timer(now + self.profile.poll, Timer::Poll);
+                self.poll(out);
+            }
+            Timer::WakePoll => self.poll(out),
+            Timer::Report => {
+                out.set_timer(now + self.profile.status_every, Timer::Report);
+                self.report(now, out);
+            }
+            _ => {}
+        }
+    }
+
+    /// Handles a message from a peer. Only the client's server is heard.
+    pub fn handle_message(&mut self, now: Time, from: NodeId, msg: Message, out: &mut Outbox) {
+        if from != self.profile.server {
+            out.observe(Observation::Rejected { peer: from, reason: Rejection::UnknownPeer });
+            return;
+        }
+        match msg {
+            Message::PolicyUpdate { current, policies, removed, full } => {
+                self.apply(current, policies, removed, full, out);
+            }
+            Message::Wake { revision } => {
+                if revision > self.have {
+                    let delay = self.uniform(self.profile.wake_splay);
+                    out.set_timer(now + delay, Timer::WakePoll);
+                }
+            }
+            Message::ReportAck => {}
+            Message::Error { code, .. } => {
+                if code == ErrorCode::RevisionFromFuture {
+                    self.resync = true;
+                }
+                out.observe(Observation::Rejected {
+                    peer: from,
+                    reason: Rejection::RefusedByPeer(code),
+                });
+            }
+            _ => out.observe(Observation::Rejected { peer: from, reason: Rejection::Unexpected }),
+        }
+    }
+
+    fn uniform(&mut self, bound: Duration) -> Duration {
+        let ns = u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX);
+        if ns == 0 { Duration::ZERO } else { Duration::from_nanos(self.rng.random_range(0..ns)) }
+    }
+
+    fn poll(&mut self, out: &mut Outbox) {
+        let have = if self.resync { Revision::ZERO } else { self.have };
+        let p = &self.profile;
+        out.send(
+            p.server,
+            Message::Poll { have, site: p.site.clone(), platform: p.platform.clone() },
+        );
+    }
+
+    fn report(&mut self, now: Time, out: &mut Outbox) {
+        let p = &self.profile;
+        if self.rng.random_bool(p.threat_rate.clamp(0.0, 1.0)) {
+            self.threats = self.threats.saturating_add(1);
+        }
+        if now.saturating_since(self.last_scan) >= p.scan_every {
+            self.last_scan = now;
+        }
+        let applied: Vec<(PolicyId, Revision)> =
+            self.applied.iter().map(|e| (e.id.clone(), e.revision)).collect();
+        let signature_version =
+            self.applied.iter().map(|e| e.content_revision.0).max().unwrap_or(0);
+        let report = SecurityReport {
+            platform: p.platform.clone(),
+            site: p.site.clone(),
+            applied,
+            engine_version: p.engine_version,
+            signature_version,
+            firewall_on: self.applied.iter().any(|e| e.id.as_str() == "firewall"),
+            threats_found: self.threats,
+            last_scan: self.last_scan,
+            rejected_policies: self.rejected,
+            inventory: p.inventory.clone(),
+        };
+        out.send(p.server, Message::Report { report: Arc::new(report) });
+    }
+
+    /// Verifies and applies an update. A policy that fails verification is
+    /// not applied: the client keeps enforcing its last good revision, counts
+    /// the refusal in its next report, and asks again on its next poll.
+    fn apply(
+        &mut self,
+        current: Revision,
+        policies: Vec<Arc<EffectivePolicy>>,
+        removed: Vec<PolicyId>,
+        full: bool,
+        out: &mut Outbox,
+    ) {
+        let mut failed = false;
+        let mut keep: Vec<PolicyId> = Vec::new();
+        for incoming in policies {
+            keep.push(incoming.id.clone());
+            let held = self.applied.iter().position(|e| e.id == incoming.id);
+            if let Some(i) = held
+                && self.applied[i].revision >= incoming.revision
+            {
+                continue;
+            }
+            if let Err(e) = self.verify(&incoming, held) {
+                failed = true;
+                self.rejected = self.rejected.saturating_add(1);
+                if matches!(e, IntegrityError::MissingContent { .. }) {
+                    self.resync = true;
+                }
+                let reason = Rejection::Integrity(e);
+                out.observe(Observation::Rejected { peer: self.profile.server, reason });
+                continue;
+            }
+            let stored = match (&incoming.content, held) {
+                (Some(_), _) | (None, None) => incoming,
+                (None, Some(i)) => Arc::new(incoming.with_content(self.applied[i].content.clone())),
+            };
+            out.observe(Observation::Applied {
+                policy: stored.id.clone(),
+                revision: stored.revision,
+            });
+            match held {
+                Some(i) => self.applied[i] = stored,
+                None => {
+                    let at = self.applied.partition_point(|e| e.id < stored.id);
+                    self.applied.insert(at, stored);
+                }
+            }
+        }
+        let before = self.applied.len();
+        self.applied.retain(|e| {
+            let gone = removed.contains(&e.id) || (full && !keep.contains(&e.id));
+            if gone {
+                out.observe(Observation::Removed { policy: e.id.clone() });
+            }
+            !gone
+        });
+        let _ = before;
+        if !failed {
+            self.have = current;
+            self.resync = false;
+        }
+    }
+
+    fn verify(&self, p: &EffectivePolicy, held: Option<usize>) -> Result<(), IntegrityError> {
+        let content = match (&p.content, held) {
+            (Some(c), _) => Some(c),
+            (None, Some(i)) if self.applied[i].content_revision == p.content_revision => {
+                self.applied[i].content.as_ref()
+            }
+            _ => None,
+        };
+        let prof = &self.profile;
+        prof.verifier.verify_effective(p, &prof.site, &prof.platform, content)
+    }
+}

@@ -1,0 +1,614 @@
+//! The local policy server (patent Fig. 2B, blocks 231–245), also usable
+//! as a middle tier: a local server may be the parent of other local
+//! servers, speaking to them exactly as the master speaks to it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+use rand::{RngExt as _, SeedableRng as _};
+use rand_pcg::Pcg32;
+
+use crate::fanout::{Fanout, Pending, ReplyTo, normalise};
+use crate::ids::{NodeId, Revision, SiteName};
+use crate::message::{Changes, ClientDetail, ErrorCode, Message, Scope, StatsUpload};
+use crate::outbox::{Observation, Outbox, Rejection, Timer};
+use crate::policy::{HeldPolicy, PolicyChange};
+use crate::schedule::DailyWindow;
+use crate::serve::{ClientSites, ServeMode, Serving, reject};
+use crate::sign::{IntegrityError, PolicyVerifier};
+use crate::stats::SiteStats;
+use crate::store::{DEFAULT_LOG_KEEP, PolicyStore};
+use crate::time::Time;
+
+/// Default time a local server waits for its parent's answer before it
+/// asks again: ten minutes, since an answer may carry tens of megabytes of
+/// content over a loaded WAN link.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Default number of tries of one synchronisation before it is abandoned
+/// until the next window. With the timeout doubling after each try, six
+/// tries cover about ten hours, longer than a typical WAN outage.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 6;
+
+/// How a local server is set up.
+#[derive(Clone, Debug)]
+pub struct LocalConfig {
+    /// This node.
+    pub id: NodeId,
+    /// The site it serves.
+    pub site: SiteName,
+    /// Its parent: the master or a regional local server.
+    pub parent: NodeId,
+    /// The site's time zone, in which the sync window is placed.
+    pub timezone: TimeZone,
+    /// The daily synchronisation window, local time.
+    pub sync_window: DailyWindow,
+    /// Interval of the lighter policy checks; `None` disables them.
+    pub policy_check: Option<Duration>,
+    /// Local servers below this one, with their site.
+    pub children: BTreeMap<NodeId, SiteName>,
+    /// How this server answers its clients' polls.
+    pub client_mode: ServeMode,
+    /// Change-log entries kept before compacting.
+    pub log_keep: usize,
+    /// Wait for the parent's answer before retrying; doubles per try.
+    pub request_timeout: Duration,
+    /// Tries per synchronisation.
+    pub max_attempts: u32,
+    /// Silence after which a client counts as stale.
+    pub stale_after: Duration,
+    /// Delay before the very first fetch of a server that holds nothing,
+    /// drawn uniformly up to this bound so that fresh servers do not all
+    /// ask at once.
+    pub bootstrap_splay: Duration,
+    /// Checks the master's signatures.
+    pub verifier: PolicyVerifier,
+    /// Seed of this node's random generator.
+    pub seed: u64,
+}
+
+impl LocalConfig {
+    /// A configuration with defaults for everything else.
+    pub fn new(
+        id: NodeId,
+        site: SiteName,
+        parent: NodeId,
+        timezone: TimeZone,
+        verifier: PolicyVerifier,
+        seed: u64,
+    ) -> LocalConfig {
+        LocalConfig {
+            id,
+            site,
+            parent,
+            timezone,
+            sync_window: DailyWindow::NIGHT,
+            policy_check: None,
+            children: BTreeMap::new(),
+            client_mode: ServeMode::Conditional,
+            log_keep: DEFAULT_LOG_KEEP,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            stale_after: crate::master::DEFAULT_STALE_AFTER,
+            bootstrap_splay: Duration::from_secs(60),
+            verifier,
+            seed,
+        }
+    }
+}
+
+/// What an outstanding request to the parent was for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RequestKind {
+    Sync,
+    Check,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Outstanding {
+    req: u32,
+    kind: RequestKind,
+    attempt: u32,
+}
+
+/// A local policy server.
+#[derive(Debug)]
+pub struct Local {
+    cfg: LocalConfig,
+    serving: Serving,
+    rng: Pcg32,
+    next_req: u32,
+    outstanding: Option<Outstanding>,
+    /// Close of the window of the sync last scheduled.
+    window_end: Time,
+    /// Policies created here and not yet accepted by the master.
+    proposals: BTreeMap<u64, PolicyChange>,
+    /// Proposals of servers below, relayed up: where to send the answer.
+    relayed: BTreeMap<(NodeId, u64), NodeId>,
+    /// An urgent revision announced by the parent, passed down once held.
+    wake_pending: Option<Revision>,
+    /// Ask for everything on the next request: content went missing.
+    resync: bool,
+    stats_seq: u64,
+    stats_acked: u64,
+    fanout: Fanout,
+}
+
+impl Local {
+    /// A local server holding no policy yet.
+    pub fn new(cfg: LocalConfig) -> Local {
+        let serving = Serving {
+            store: PolicyStore::new(cfg.log_keep),
+            clients: Default::default(),
+            mode: cfg.client_mode,
+            client_sites: ClientSites::Only(cfg.site.clone()),
+            children: cfg.children.clone(),
+            child_stats: BTreeMap::new(),
+            stale_after: cfg.stale_after,
+        };
+        let rng = Pcg32::seed_from_u64(cfg.seed);
+        Local {
+            cfg,
+            serving,
+            rng,
+            next_req: 0,
+            outstanding: None,
+            window_end: Time::EPOCH,
+            proposals: BTreeMap::new(),
+            relayed: BTreeMap::new(),
+            wake_pending: None,
+            resync: false,
+            stats_seq: 0,
+            stats_acked: 0,
+            fanout: Fanout::default(),
+        }
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.cfg.id
+    }
+
+    /// The site it serves.
+    pub fn site(&self) -> &SiteName {
+        &self.cfg.site
+    }
+
+    /// The policy set held.
+    pub fn store(&self) -> &crate::store::PolicyStore {
+        &self.serving.store
+    }
+
+    /// The latest report of every client of this site.
+    pub fn clients(&self) -> &crate::stats::ClientTable {
+        &self.serving.clients
+    }
+
+    /// The sequence number of the last statistics upload the parent
+    /// acknowledged; uploads after it are not yet safe at the parent.
+    pub fn stats_acked(&self) -> u64 {
+        self.stats_acked
+    }
+
+    /// Starts the node: schedules its first synchronisation and checks, and
+    /// fetches at once when it holds nothing.
+    pub fn handle_start(&mut self, now: Time, out: &mut Outbox) {
+        self.schedule_sync(now, out);
+        if let Some(every) = self.cfg.policy_check {
+            let first = self.uniform(every);
+            out.set_timer(now + first, Timer::Check);
+        }
+        if self.serving.store.current() == Revision::ZERO {
+            let delay = self.uniform(self.cfg.bootstrap_splay);
+            out.set_timer(now + delay, Timer::Fetch);
+        }
+        if !self.proposals.is_empty() {
+            self.send_proposals(now, out);
+        }
+    }
+
+    /// Restarts after a crash. The policy store, the client table and the
+    /// unanswered proposals survive (they are on disk in a real server);
+    /// requests in flight and status queries are forgotten. The driver
+    /// drops the timers of the previous incarnation.
+    pub fn handle_restart(&mut self, now: Time, out: &mut Outbox) {
+        self.outstanding = None;
+        self.fanout.clear();
+        self.wake_pending = None;
+        self.handle_start(now, out);
+    }
+
+    /// An operator creates or changes a policy here (blocks 231/233): it is
+    /// sent to the master, which gives it a revision; this server applies
+    /// it like any other revision, once it comes back signed.
+    pub fn handle_set_policy(
+        &mut self,
+        now: Time,
+        change: PolicyChange,
+        proposal: u64,
+        out: &mut Outbox,
+    ) {
+        self.proposals.insert(proposal, change.clone());
+        out.send(self.cfg.parent, Message::Propose { origin: self.cfg.id, proposal, change });
+        out.set_timer(now + self.cfg.request_timeout, Timer::ProposalRetry);
+    }
+
+    /// Asks the parent for new policies now (blocks 241/243).
+    pub fn handle_fetch_now(&mut self, now: Time, out: &mut Outbox) {
+        self.request(now, RequestKind::Check, 1, out);
+    }
+
+    /// Handles a timer this node asked for.
+    pub fn handle_timer(&mut self, now: Time, timer: Timer, out: &mut Outbox) {
+        match timer {
+            Timer::Sync => {
+                self.schedule_sync(self.window_end.max(now), out);
+                self.request(now, RequestKind::Sync, 1, out);
+            }
+            Timer::Check => {
+                if let Some(every) = self.cfg.policy_check {
+                    out.set_timer(now + every, Timer::Check);
+                }
+                if self.outstanding.is_none() {
+                    self.request(now, RequestKind::Check, 1, out);
+                }
+            }
+            Timer::Fetch => {
+                if self.outstanding.is_none() {
+                    self.request(now, RequestKind::Check, 1, out);
+                }
+            }
+            Timer::Retry { req } => self.on_timeout(now, req, out),
+            Timer::ProposalRetry => {
+                if !self.proposals.is_empty() {
+                    self.send_proposals(now, out);
+                }
+            }
+            Timer::StatusDeadline { query } => {
+                if let Some(mut p) = self.fanout.on_deadline(query) {
+                    for child in std::mem::take(&mut p.waiting) {
+                        p.missing.extend(self.serving.sites_below(child));
+                    }
+                    self.finish_query(p, out);
+                }
+            }
+            Timer::Poll | Timer::WakePoll | Timer::Report => {}
+        }
+    }
+
+    /// Handles a message from a peer.
+    pub fn handle_message(&mut self, now: Time, from: NodeId, msg: Message, out: &mut Outbox) {
+        let from_parent = from == self.cfg.parent;
+        match msg {
+            // From clients.
+            Message::Poll { have, site, platform } => {
+                self.serving.handle_poll(from, have, &site, &platform, out);
+            }
+            Message::Report { report } => self.serving.handle_report(now, from, report, out),
+
+            // From child servers.
+            Message::Sync { req, have, stats } => {
+                self.serving.handle_child_request(from, req, have, stats, out);
+            }
+            Message::Check { req, have } => {
+                self.serving.handle_child_request(from, req, have, None, out);
+            }
+            Message::Propose { origin, proposal, change } => {
+                if !self.serving.children.contains_key(&from) {
+                    reject(out, from, 0, ErrorCode::UnknownPeer, Rejection::UnknownPeer);
+                    return;
+                }
+                self.relayed.insert((origin, proposal), from);
+                out.send(self.cfg.parent, Message::Propose { origin, proposal, change });
+            }
+            Message::StatusReply { query, sites, missing, client } => {
+                if let Some(p) = self.fanout.on_reply(from, query, sites, missing, client) {
+                    self.finish_query(p, out);
+                }
+            }
+
+            // From the parent.
+            Message::Policies { req, upto, changes, stats_acked } if from_parent => {
+                self.on_policies(req, upto, changes, stats_acked, out);
+            }
+            Message::Wake { revision } if from_parent => self.on_wake(now, revision, out),
+            Message::Accepted { origin, proposal, revision } if from_parent => {
+                self.on_accepted(now, origin, proposal, revision, out);
+            }
+            Message::Refused { origin, proposal, code } if from_parent => {
+                if origin == self.cfg.id {
+                    self.proposals.remove(&proposal);
+                    out.observe(Observation::ProposalRefused { proposal, code });
+                } else if let Some(child) = self.relayed.remove(&(origin, proposal)) {
+                    out.send(child, Message::Refused { origin, proposal, code });
+                }
+            }
+            Message::StatusRequest { query, scope, deadline } if from_parent => {
+                self.on_status_request(now, query, scope, deadline, out);
+            }
+            Message::Error { req, code } => {
+                if self.outstanding.is_some_and(|o| o.req == req) && from_parent {
+                    self.outstanding = None;
+                    if code == ErrorCode::RevisionFromFuture {
+                        self.resync = true;
+                    }
+                }
+                let reason = Rejection::RefusedByPeer(code);
+                out.observe(Observation::Rejected { peer: from, reason });
+            }
+            _ => reject(out, from, 0, ErrorCode::Unexpected, Rejection::Unexpected),
+        }
+    }
+
+    /// Schedules the next synchronisation in the first window still open
+    /// after `after`.
+    fn schedule_sync(&mut self, after: Time, out: &mut Outbox) {
+        let (at, end) = self.cfg.sync_window.pick_after(&self.cfg.timezone, after, &mut self.rng);
+        self.window_end = end;
+        out.set_timer(at, Timer::Sync);
+    }
+
+    fn uniform(&mut self, bound: Duration) -> Duration {
+        let ns = u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX);
+        if ns == 0 { Duration::ZERO } else { Duration::from_nanos(self.rng.random_range(0..ns)) }
+    }
+
+    /// Sends a `Sync` or `Check` to the parent and arms its timeout.
+    fn request(&mut self, now: Time, kind: RequestKind, attempt: u32, out: &mut Outbox) {
+        self.next_req = self.next_req.wrapping_add(1).max(1);
+        let req = self.next_req;
+        let have = if self.resync { Revision::ZERO } else { self.serving.store.current() };
+        let msg = match kind {
+            RequestKind::Sync => {
+                self.stats_seq += 1;
+                let stats = StatsUpload { seq: self.stats_seq, sites: self.subtree_stats(now) };
+                out.observe(Observation::SyncStarted { attempt });
+                Message::Sync { req, have, stats: Some(stats) }
+            }
+            RequestKind::Check => Message::Check { req, have },
+        };
+        self.outstanding = Some(Outstanding { req, kind, attempt });
+        out.send(self.cfg.parent, msg);
+        let wait = self.cfg.request_timeout * 2u32.saturating_pow(attempt.saturating_sub(1));
+        let jitter = self.uniform(wait / 10);
+        out.set_timer(now + wait + jitter, Timer::Retry { req });
+    }
+
+    /// No answer in time: try again with a longer wait, up to the limit.
+    fn on_timeout(&mut self, now: Time, req: u32, out: &mut Outbox) {
+        let Some(o) = self.outstanding.filter(|o| o.req == req) else { return };
+        self.outstanding = None;
+        if o.attempt >= self.cfg.max_attempts {
+            if o.kind == RequestKind::Sync {
+                out.observe(Observation::SyncAbandoned { attempts: o.attempt });
+            }
+            return;
+        }
+        self.request(now, o.kind, o.attempt + 1, out);
+    }
+
+    /// Consolidated statistics of this server's clients and of every site
+    /// below it.
+    fn subtree_stats(&self, now: Time) -> Vec<SiteStats> {
+        let mut own = self.serving.own_stats(now);
+        if !own.iter().any(|s| s.site == self.cfg.site) {
+            own.push(SiteStats {
+                site: self.cfg.site.clone(),
+                as_of: now,
+                platforms: BTreeMap::new(),
+            });
+        }
+        own.extend(self.serving.child_stats.values().map(|(_, s)| s.clone()));
+        own.sort_by(|a, b| a.site.cmp(&b.site));
+        own
+    }
+
+    /// Verifies and stores what the parent sent.
+    fn on_policies(
+        &mut self,
+        req: u32,
+        upto: Revision,
+        changes: Changes,
+        stats_acked: Option<u64>,
+        out: &mut Outbox,
+    ) {
+        let answered = self.outstanding.filter(|o| o.req == req);
+        if answered.is_some() {
+            self.outstanding = None;
+        }
+        if let Some(seq) = stats_acked {
+            self.stats_acked = self.stats_acked.max(seq);
+        }
+
+        // Verify every revision before storing any of it.
+        let snapshot = matches!(changes, Changes::Snapshot(_));
+        let mut verified = Vec::with_capacity(changes.policies().len());
+        let mut failed = false;
+        for sp in changes.policies() {
+            let r = &sp.record;
+            let content = sp
+                .content
+                .clone()
+                .or_else(|| self.serving.store.content_at(&r.id, r.content_revision).cloned());
+            match self.cfg.verifier.verify_record(sp, content.as_ref()) {
+                Ok(()) => {
+                    let content = content.unwrap_or_else(crate::blob::Blob::empty);
+                    verified.push(HeldPolicy::new((**sp).clone(), content));
+                }
+                Err(e) => {
+                    failed = true;
+                    if matches!(e, IntegrityError::MissingContent { .. }) {
+                        self.resync = true;
+                    }
+                    tracing::warn!(peer = %self.cfg.parent, error = %e, "policy refused");
+                    let reason = Rejection::Integrity(e);
+                    out.observe(Observation::Rejected { peer: self.cfg.parent, reason });
+                }
+            }
+        }
+
+        // Store; advance only when everything up to `upto` is held, so a
+        // refused revision is asked for again.
+        let count = verified.len();
+        if snapshot && !failed {
+            self.serving.store.replace_all(verified, upto);
+        } else {
+            for h in verified {
+                self.serving.store.insert(h);
+            }
+            if !failed {
+                self.serving.store.advance_to(upto);
+            }
+        }
+        if !failed {
+            self.resync = false;
+        }
+        if count > 0 || snapshot {
+            out.observe(Observation::PoliciesStored {
+                upto: self.serving.store.current(),
+                count,
+                snapshot,
+            });
+        }
+        if answered.is_some_and(|o| o.kind == RequestKind::Sync) {
+            out.observe(Observation::SyncCompleted { upto: self.serving.store.current() });
+        }
+
+        // Pass an urgent revision down once it is held.
+        if let Some(w) = self.wake_pending
+            && self.serving.store.current() >= w
+        {
+            self.wake_pending = None;
+            self.serving.wake_all(w, out);
+        }
+    }
+
+    fn on_wake(&mut self, now: Time, revision: Revision, out: &mut Outbox) {
+        if revision <= self.serving.store.current() {
+            return;
+        }
+        self.wake_pending = Some(self.wake_pending.map_or(revision, |w| w.max(revision)));
+        if self.outstanding.is_none() {
+            self.request(now, RequestKind::Check, 1, out);
+        }
+    }
+
+    fn on_accepted(
+        &mut self,
+        now: Time,
+        origin: NodeId,
+        proposal: u64,
+        revision: Revision,
+        out: &mut Outbox,
+    ) {
+        if origin != self.cfg.id {
+            if let Some(child) = self.relayed.remove(&(origin, proposal)) {
+                out.send(child, Message::Accepted { origin, proposal, revision });
+            }
+            return;
+        }
+        if self.proposals.remove(&proposal).is_some()
+            && revision > self.serving.store.current()
+            && self.outstanding.is_none()
+        {
+            // Fetch the signed revision at once so this site's clients get
+            // the change made here without waiting for the next check.
+            self.request(now, RequestKind::Check, 1, out);
+        }
+    }
+
+    fn send_proposals(&mut self, now: Time, out: &mut Outbox) {
+        for (proposal, change) in &self.proposals {
+            let msg = Message::Propose {
+                origin: self.cfg.id,
+                proposal: *proposal,
+                change: change.clone(),
+            };
+            out.send(self.cfg.parent, msg);
+        }
+        out.set_timer(now + self.cfg.request_timeout, Timer::ProposalRetry);
+    }
+
+    /// The parent asks for current status: answer for this site at once,
+    /// and ask the servers below with half of the time left.
+    fn on_status_request(
+        &mut self,
+        now: Time,
+        query: u64,
+        scope: Scope,
+        deadline: Time,
+        out: &mut Outbox,
+    ) {
+        let own = self.subtree_own(now, &scope);
+        let client = match &scope {
+            Scope::Client(c) => self.serving.clients.get(*c).map(|r| ClientDetail {
+                client: *c,
+                seen: r.seen,
+                report: r.report.clone(),
+            }),
+            _ => None,
+        };
+        let targets: BTreeSet<NodeId> = match (&scope, &client) {
+            (_, Some(_)) => BTreeSet::new(),
+            (Scope::Site(s), _) if s == &self.cfg.site => BTreeSet::new(),
+            (Scope::Site(s), _) => match self.serving.route_to_site(s) {
+                Some(child) => [child].into(),
+                None => self.serving.children.keys().copied().collect(),
+            },
+            _ => self.serving.children.keys().copied().collect(),
+        };
+        let pending = Pending {
+            reply_to: ReplyTo::Parent { node: self.cfg.parent, query },
+            scope: scope.clone(),
+            waiting: targets.clone(),
+            sites: own,
+            missing: vec![],
+            client,
+        };
+        if targets.is_empty() {
+            self.finish_query(pending, out);
+            return;
+        }
+        let sub_deadline = Time(now.0 + (deadline.0 - now.0).max(0) / 2);
+        let id = self.fanout.start(pending);
+        for child in targets {
+            let msg =
+                Message::StatusRequest { query: id, scope: scope.clone(), deadline: sub_deadline };
+            out.send(child, msg);
+        }
+        out.set_timer(sub_deadline, Timer::StatusDeadline { query: id });
+    }
+
+    /// This server's own part of a status answer for `scope`.
+    fn subtree_own(&self, now: Time, scope: &Scope) -> Vec<SiteStats> {
+        match scope {
+            Scope::All => {
+                let mut own = self.serving.own_stats(now);
+                if own.is_empty() {
+                    own.push(SiteStats {
+                        site: self.cfg.site.clone(),
+                        as_of: now,
+                        platforms: BTreeMap::new(),
+                    });
+                }
+                own
+            }
+            Scope::Site(s) if s == &self.cfg.site => self.serving.own_stats(now),
+            _ => Vec::new(),
+        }
+    }
+
+    fn finish_query(&mut self, mut p: Pending, out: &mut Outbox) {
+        normalise(&mut p);
+        if let ReplyTo::Parent { node, query } = p.reply_to {
+            let msg = Message::StatusReply {
+                query,
+                sites: p.sites,
+                missing: p.missing,
+                client: p.client,
+            };
+            out.send(node, msg);
+        }
+    }
+}

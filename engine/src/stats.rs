@@ -1,0 +1,203 @@
+//! Client security information and its consolidation.
+//!
+//! A client reports a [`SecurityReport`]; its server keeps the latest one
+//! per client (also for clients now switched off) and consolidates them per
+//! platform into [`PlatformStats`], whose size depends on the number of
+//! distinct versions seen, not on the number of clients. Consolidation is a
+//! sum, so consolidating consolidations (a middle tier) equals
+//! consolidating every client at once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::blob::Blob;
+use crate::ids::{NodeId, Platform, PolicyId, Revision, SiteName};
+use crate::time::Time;
+
+/// What a client reports about itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecurityReport {
+    /// The client's platform.
+    pub platform: Platform,
+    /// The client's site.
+    pub site: SiteName,
+    /// Revision applied of each policy the client holds, sorted by id.
+    pub applied: Vec<(PolicyId, Revision)>,
+    /// Version of the security engine installed.
+    pub engine_version: u32,
+    /// Signature (content) version: the newest content revision applied.
+    pub signature_version: u64,
+    /// Whether the host firewall is on.
+    pub firewall_on: bool,
+    /// Threats found since the client was installed.
+    pub threats_found: u32,
+    /// When the last full scan finished.
+    pub last_scan: Time,
+    /// Policy revisions this client refused because they failed
+    /// verification, since it was installed: how a tampering local server
+    /// shows up at the master.
+    pub rejected_policies: u32,
+    /// Opaque inventory (installed software and the like), of configured
+    /// size.
+    pub inventory: Blob,
+}
+
+/// A client's latest report as its server keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientRecord {
+    /// The latest report, shared with the message that carried it.
+    pub report: Arc<SecurityReport>,
+    /// When the server received it.
+    pub seen: Time,
+}
+
+/// Consolidated statistics of one platform at one site.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformStats {
+    /// Clients that have reported at least once.
+    pub clients: u64,
+    /// Clients on the current revision of every policy applying to them.
+    pub compliant: u64,
+    /// Clients with the firewall on.
+    pub firewall_on: u64,
+    /// Clients not heard from for longer than the configured stale time.
+    pub stale: u64,
+    /// Sum of threats found.
+    pub threats: u64,
+    /// Clients per engine version.
+    pub engine_versions: BTreeMap<u32, u64>,
+    /// Clients per signature version.
+    pub signature_versions: BTreeMap<u64, u64>,
+    /// Policy revisions refused by clients for failed verification.
+    pub rejected_policies: u64,
+}
+
+impl PlatformStats {
+    /// Adds `other` into `self`: the consolidation step.
+    pub fn absorb(&mut self, other: &PlatformStats) {
+        self.clients += other.clients;
+        self.compliant += other.compliant;
+        self.firewall_on += other.firewall_on;
+        self.stale += other.stale;
+        self.threats += other.threats;
+        self.rejected_policies += other.rejected_policies;
+        for (v, n) in &other.engine_versions {
+            *self.engine_versions.entry(*v).or_default() += n;
+        }
+        for (v, n) in &other.signature_versions {
+            *self.signature_versions.entry(*v).or_default() += n;
+        }
+    }
+
+    /// Counts one client.
+    pub fn add_client(&mut self, report: &SecurityReport, compliant: bool, stale: bool) {
+        self.clients += 1;
+        self.compliant += u64::from(compliant);
+        self.firewall_on += u64::from(report.firewall_on);
+        self.stale += u64::from(stale);
+        self.threats += u64::from(report.threats_found);
+        self.rejected_policies += u64::from(report.rejected_policies);
+        *self.engine_versions.entry(report.engine_version).or_default() += 1;
+        *self.signature_versions.entry(report.signature_version).or_default() += 1;
+    }
+}
+
+/// Consolidated statistics of one site.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteStats {
+    /// The site.
+    pub site: SiteName,
+    /// When its local server consolidated them.
+    pub as_of: Time,
+    /// Per platform.
+    pub platforms: BTreeMap<Platform, PlatformStats>,
+}
+
+impl SiteStats {
+    /// Total clients over all platforms.
+    pub fn clients(&self) -> u64 {
+        self.platforms.values().map(|p| p.clients).sum()
+    }
+}
+
+/// Merges per-platform statistics of several sites into one table: the
+/// consolidation a middle tier or a report performs.
+pub fn consolidate<'a>(
+    sites: impl IntoIterator<Item = &'a SiteStats>,
+) -> BTreeMap<Platform, PlatformStats> {
+    let mut out: BTreeMap<Platform, PlatformStats> = BTreeMap::new();
+    for s in sites {
+        for (platform, stats) in &s.platforms {
+            out.entry(platform.clone()).or_default().absorb(stats);
+        }
+    }
+    out
+}
+
+/// The latest report of every client a server holds, keyed by node id.
+#[derive(Clone, Debug, Default)]
+pub struct ClientTable {
+    records: BTreeMap<NodeId, ClientRecord>,
+}
+
+impl ClientTable {
+    /// Stores a client's report, replacing the previous one.
+    pub fn store(&mut self, client: NodeId, report: Arc<SecurityReport>, now: Time) {
+        self.records.insert(client, ClientRecord { report, seen: now });
+    }
+
+    /// A client's latest record.
+    pub fn get(&self, client: NodeId) -> Option<&ClientRecord> {
+        self.records.get(&client)
+    }
+
+    /// Number of clients known.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether no client has reported.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Every client id with its record, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (NodeId, &ClientRecord)> {
+        self.records.iter().map(|(k, v)| (*k, v))
+    }
+
+    /// Consolidates every client per site and platform. `current` gives the current revision
+    /// of each policy and the platforms it applies to, for compliance;
+    /// clients not seen for `stale_after` are counted stale.
+    pub fn consolidate(
+        &self,
+        now: Time,
+        stale_after: Duration,
+        current: &BTreeMap<PolicyId, (Revision, Vec<Platform>)>,
+    ) -> Vec<SiteStats> {
+        let mut by_site: BTreeMap<SiteName, SiteStats> = BTreeMap::new();
+        for rec in self.records.values() {
+            let r = &rec.report;
+            let compliant = current.iter().all(|(id, (rev, platforms))| {
+                !platforms.contains(&r.platform)
+                    || r.applied.iter().any(|(pid, applied)| pid == id && applied >= rev)
+            });
+            let stale = now.saturating_since(rec.seen) > stale_after;
+            by_site
+                .entry(r.site.clone())
+                .or_insert_with(|| SiteStats {
+                    site: r.site.clone(),
+                    as_of: now,
+                    platforms: BTreeMap::new(),
+                })
+                .platforms
+                .entry(r.platform.clone())
+                .or_default()
+                .add_client(r, compliant, stale);
+        }
+        by_site.into_values().collect()
+    }
+}

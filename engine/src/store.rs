@@ -1,0 +1,226 @@
+//! The policy set a server holds, its change log, and the views it serves.
+//!
+//! The master and every local server keep the same structure: the latest
+//! verified revision of each policy, and a log of which policy changed at
+//! which revision. A child that asks with revision `have` gets a delta of
+//! the policies changed after `have`, or a full snapshot when the log has
+//! been compacted past `have`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use crate::blob::Blob;
+use crate::ids::{Platform, PolicyId, Revision, SiteName};
+use crate::message::Changes;
+use crate::policy::{EffectivePolicy, HeldPolicy};
+
+/// Default number of change-log entries kept before compacting: enough for
+/// months of daily changes, so a child offline for a while still gets a
+/// delta rather than a snapshot.
+pub const DEFAULT_LOG_KEEP: usize = 1000;
+
+/// The policy set of one server.
+#[derive(Debug)]
+pub struct PolicyStore {
+    policies: BTreeMap<PolicyId, HeldPolicy>,
+    log: VecDeque<(Revision, PolicyId)>,
+    log_keep: usize,
+    /// Log entries at or below this revision were dropped.
+    compacted_to: Revision,
+    current: Revision,
+    views: BTreeMap<(SiteName, Platform), Arc<View>>,
+}
+
+/// The effective policies of one (site, platform), derived once per
+/// revision and shared by every poll.
+#[derive(Debug)]
+pub struct View {
+    /// The revision the view was derived at.
+    pub revision: Revision,
+    /// One entry per policy, in id order.
+    pub entries: Vec<ViewEntry>,
+}
+
+/// One policy in a [`View`].
+#[derive(Debug)]
+pub enum ViewEntry {
+    /// The policy applies: with and without content bytes.
+    Applies {
+        /// The variant with content.
+        full: Arc<EffectivePolicy>,
+        /// The same without content.
+        bare: Arc<EffectivePolicy>,
+    },
+    /// The policy does not apply to this platform (any more).
+    NotApplies {
+        /// The policy.
+        id: PolicyId,
+        /// Its revision.
+        revision: Revision,
+    },
+}
+
+impl ViewEntry {
+    /// The revision of the entry.
+    pub fn revision(&self) -> Revision {
+        match self {
+            ViewEntry::Applies { full, .. } => full.revision,
+            ViewEntry::NotApplies { revision, .. } => *revision,
+        }
+    }
+}
+
+impl PolicyStore {
+    /// An empty store keeping at most `log_keep` log entries.
+    pub fn new(log_keep: usize) -> PolicyStore {
+        PolicyStore {
+            policies: BTreeMap::new(),
+            log: VecDeque::new(),
+            log_keep: log_keep.max(1),
+            compacted_to: Revision::ZERO,
+            current: Revision::ZERO,
+            views: BTreeMap::new(),
+        }
+    }
+
+    /// The revision this store is up to.
+    pub fn current(&self) -> Revision {
+        self.current
+    }
+
+    /// The held revision of one policy.
+    pub fn get(&self, id: &PolicyId) -> Option<&HeldPolicy> {
+        self.policies.get(id)
+    }
+
+    /// Every held policy, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = &HeldPolicy> {
+        self.policies.values()
+    }
+
+    /// Number of policies held.
+    pub fn len(&self) -> usize {
+        self.policies.len()
+    }
+
+    /// Whether no policy is held.
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    /// Stores a verified revision. Older or equal revisions of a policy
+    /// already held are ignored (a duplicate or reordered reply), so
+    /// applying the same delta twice changes nothing. Returns whether the
+    /// store changed.
+    ///
+    /// The store's current revision does not move: the caller advances it
+    /// with [`PolicyStore::advance_to`] once everything up to that revision
+    /// is held, so a revision that failed verification is asked for again.
+    pub fn insert(&mut self, held: HeldPolicy) -> bool {
+        let rev = held.revision();
+        if let Some(existing) = self.policies.get(held.id())
+            && existing.revision() >= rev
+        {
+            return false;
+        }
+        self.log.push_back((rev, held.id().clone()));
+        self.policies.insert(held.id().clone(), held);
+        while self.log.len() > self.log_keep {
+            if let Some((r, _)) = self.log.pop_front() {
+                self.compacted_to = self.compacted_to.max(r);
+            }
+        }
+        self.views.clear();
+        true
+    }
+
+    /// Raises the current revision to `upto` (a parent's reply says the
+    /// child is now up to date to `upto`, even when the last revisions
+    /// changed nothing it holds).
+    pub fn advance_to(&mut self, upto: Revision) {
+        if upto > self.current {
+            self.current = upto;
+            self.views.clear();
+        }
+    }
+
+    /// Replaces the whole set with a snapshot from the parent.
+    pub fn replace_all(&mut self, policies: Vec<HeldPolicy>, upto: Revision) {
+        self.policies.clear();
+        self.log.clear();
+        let mut revs: Vec<_> = policies.iter().map(|p| (p.revision(), p.id().clone())).collect();
+        revs.sort();
+        for p in policies {
+            self.policies.insert(p.id().clone(), p);
+        }
+        self.log.extend(revs);
+        // The snapshot carries no history before it: a grandchild asking
+        // from before the snapshot gets a snapshot in turn.
+        self.compacted_to = self.log.front().map_or(upto, |(r, _)| Revision(r.0.saturating_sub(1)));
+        self.current = upto;
+        self.views.clear();
+    }
+
+    /// The changes a child holding `have` needs, or `None` when `have` is
+    /// ahead of this store (a revision from the future).
+    pub fn changes_since(&self, have: Revision) -> Option<Changes> {
+        if have > self.current {
+            return None;
+        }
+        if have < self.compacted_to {
+            let all = self.policies.values().map(|p| p.for_peer(Revision::ZERO)).collect();
+            return Some(Changes::Snapshot(all));
+        }
+        let changed: BTreeSet<&PolicyId> =
+            self.log.iter().rev().take_while(|(r, _)| *r > have).map(|(_, id)| id).collect();
+        let delta = changed
+            .into_iter()
+            .filter_map(|id| self.policies.get(id))
+            .map(|p| p.for_peer(have))
+            .collect();
+        Some(Changes::Delta(delta))
+    }
+
+    /// The current revision and applicable platforms of every policy: what
+    /// compliance is measured against.
+    pub fn compliance_targets(&self) -> BTreeMap<PolicyId, (Revision, Vec<Platform>)> {
+        self.policies
+            .values()
+            .map(|p| {
+                let r = &p.full.record;
+                (r.id.clone(), (r.revision, r.spec.platforms.clone()))
+            })
+            .collect()
+    }
+
+    /// The effective policies for clients of `platform` at `site`, derived
+    /// once per revision and cached.
+    pub fn view(&mut self, site: &SiteName, platform: &Platform) -> Arc<View> {
+        let key = (site.clone(), platform.clone());
+        if let Some(v) = self.views.get(&key) {
+            return v.clone();
+        }
+        let entries = self.policies.values().map(|p| derive_entry(p, site, platform)).collect();
+        let view = Arc::new(View { revision: self.current, entries });
+        self.views.insert(key, view.clone());
+        view
+    }
+
+    /// Content of a held policy, when its content revision is `content_rev`.
+    pub fn content_at(&self, id: &PolicyId, content_rev: Revision) -> Option<&Blob> {
+        self.policies
+            .get(id)
+            .filter(|p| p.full.record.content_revision == content_rev)
+            .map(|p| &p.content)
+    }
+}
+
+fn derive_entry(p: &HeldPolicy, site: &SiteName, platform: &Platform) -> ViewEntry {
+    match p.full.derive(site, platform, &p.content, true) {
+        Some(full) => {
+            let bare = Arc::new(full.with_content(None));
+            ViewEntry::Applies { full: Arc::new(full), bare }
+        }
+        None => ViewEntry::NotApplies { id: p.id().clone(), revision: p.revision() },
+    }
+}

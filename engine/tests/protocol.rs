@@ -1,0 +1,504 @@
+//! Scenario tests of the protocol's blocks (WO 03/029940 Fig. 2A/2B), each
+//! run in the deterministic harness.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use tiersync_engine::message::{ErrorCode, Scope};
+use tiersync_engine::outbox::{Observation, Rejection};
+use tiersync_engine::testkit::{Fleet, SiteSpec, Verdict};
+use tiersync_engine::{
+    Message, MessageKind, Name, Node, NodeId, PolicyChange, Revision, ServeMode, StatusKind, Time,
+    Value,
+};
+
+fn count_kind(f: &Fleet, kind: MessageKind, since: Time) -> usize {
+    f.h.delivered.iter().filter(|d| d.3 == kind && d.0 >= since).count()
+}
+
+/// Blocks 201, 211/245, derivation: a policy set at the master reaches
+/// every client of both sites with its site and platform overlays applied,
+/// and clients of a platform it does not cover never receive it.
+#[test]
+fn policy_set_at_master_reaches_every_client_derived() {
+    let mut f = tiered(&two_sites());
+    let mut av = antivirus(1);
+    av.platform_params =
+        Some([(Name::new("linux"), params(&[("heuristics", Value::Bool(false))]))].into());
+    av.site_params = Some([(Name::new("tokyo"), params(&[("scan", s("weekly"))]))].into());
+    set_at_master(&mut f, av, 1);
+    set_at_master(&mut f, firewall(), 2);
+    f.h.run_for(DAY, STEPS).unwrap();
+
+    assert_converged(&f);
+    let linux_tokyo = f.clients["tokyo"][3];
+    let c = f.h.client(linux_tokyo);
+    assert_eq!(c.profile().platform.as_str(), "linux");
+    assert_eq!(c.applied().len(), 1, "linux gets antivirus only");
+    let p = &c.applied()[0].params;
+    assert_eq!(p["scan"], s("weekly"));
+    assert_eq!(p["heuristics"], Value::Bool(false));
+    let win_london = f.clients["london"][0];
+    let p = &f.h.client(win_london).applied()[0].params;
+    assert_eq!(p["scan"], s("daily"));
+    assert_eq!(p["heuristics"], Value::Bool(true));
+}
+
+/// Block 211/245: a change at the master waits for each site's window in
+/// its own time zone (checks disabled here), then reaches its clients.
+#[test]
+fn scheduled_sync_happens_in_the_local_window() {
+    let mut f = Fleet::build(start(), &two_sites(), true, ServeMode::Conditional, |_| {});
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(HOUR, STEPS).unwrap();
+    f.h.run_until(t("2026-03-02T12:00:00Z"), STEPS).unwrap();
+    set_at_master(&mut f, antivirus(2), 2);
+    f.h.run_until(t("2026-03-04T00:00:00Z"), STEPS).unwrap();
+
+    // Every Sync from London was sent between 02:00 and 04:00 UTC (GMT in
+    // March), every Sync from Tokyo between 17:00 and 19:00 UTC.
+    for (at, from, _, kind, _) in &f.h.delivered {
+        if *kind != MessageKind::Sync {
+            continue;
+        }
+        let sent = *at - Duration::from_millis(50);
+        let hour = sent.to_jiff().to_string()[11..13].parse::<u32>().unwrap();
+        if *from == f.locals["london"] {
+            assert!((2..4).contains(&hour), "london synced at {sent}");
+        } else {
+            assert!((17..19).contains(&hour), "tokyo synced at {sent}");
+        }
+    }
+    assert_converged(&f);
+}
+
+/// Blocks 235–239: a check that finds nothing costs one small request and
+/// one small reply.
+#[test]
+fn empty_check_costs_one_small_exchange() {
+    let mut f = tiered(&two_sites());
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(DAY, STEPS).unwrap();
+    let since = f.h.now();
+    f.h.run_for(Duration::from_secs(6 * 3600 + 60), STEPS).unwrap();
+    let london = f.locals["london"];
+    let checks: Vec<_> =
+        f.h.delivered
+            .iter()
+            .filter(|d| d.0 >= since && d.1 == london && d.3 == MessageKind::Check)
+            .collect();
+    let replies: Vec<_> =
+        f.h.delivered
+            .iter()
+            .filter(|d| d.0 >= since && d.2 == london && d.3 == MessageKind::Policies)
+            .collect();
+    let syncs =
+        f.h.delivered
+            .iter()
+            .filter(|d| d.0 >= since && d.1 == london && d.3 == MessageKind::Sync)
+            .count();
+    assert!(!checks.is_empty(), "a check every 6 h");
+    assert_eq!(checks.len() + syncs, replies.len(), "one reply per request");
+    for c in &checks {
+        assert!(c.4 < 32, "check is {} bytes", c.4);
+    }
+    for r in &replies {
+        assert!(r.4 < 32, "empty reply is {} bytes", r.4);
+    }
+}
+
+/// Delta versus snapshot: a local whose revision the master's log no
+/// longer reaches receives a full snapshot and still converges.
+#[test]
+fn compacted_log_sends_a_snapshot() {
+    let mut f = Fleet::build(start(), &two_sites(), true, ServeMode::Conditional, |_| {});
+    // Rebuild the master with a tiny log.
+    let m = f.master;
+    let mut cfg = tiersync_engine::MasterConfig::new(
+        m,
+        Name::new("hq"),
+        vec![Name::new("london"), Name::new("tokyo"), Name::new("hq")],
+        [(f.locals["london"], Name::new("london")), (f.locals["tokyo"], Name::new("tokyo"))].into(),
+        [7u8; 32],
+    );
+    cfg.log_keep = 2;
+    f.h.remove(m);
+    f.h.add(Node::Master(tiersync_engine::Master::new(cfg)));
+    set_at_master(&mut f, antivirus(1), 1);
+    set_at_master(&mut f, firewall(), 2);
+    f.h.run_for(HOUR, STEPS).unwrap();
+    for i in 0..3 {
+        let mut c = antivirus(10 + i);
+        c.params = None;
+        set_at_master(&mut f, c, 10 + i);
+    }
+    f.h.run_for(DAY, STEPS).unwrap();
+    let snap =
+        f.h.observations
+            .iter()
+            .filter(|(_, _, o)| matches!(o, Observation::PoliciesStored { snapshot: true, .. }))
+            .count();
+    assert!(snap >= 2, "each local received a snapshot, got {snap}");
+    assert_converged(&f);
+}
+
+/// Blocks 231/233 and the conflict rule: policies created at two locals
+/// reach the master, get revisions there, and reach the other site; two
+/// locals changing the same policy at once end with the master's order
+/// (the later revision) everywhere.
+#[test]
+fn local_changes_replicate_and_conflicts_resolve_by_master_order() {
+    let mut f = tiered(&two_sites());
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(HOUR, STEPS).unwrap();
+
+    let mut from_london = firewall();
+    from_london.params = Some(params(&[("default_inbound", s("allow"))]));
+    let mut from_tokyo = firewall();
+    from_tokyo.params = Some(params(&[("default_inbound", s("deny")), ("log", Value::Bool(true))]));
+    set_at_local(&mut f, "london", from_london, 1);
+    set_at_local(&mut f, "tokyo", from_tokyo, 1);
+    f.h.run_for(DAY * 2, STEPS).unwrap();
+
+    let master = f.h.master(f.master);
+    let held = master.store().get(&Name::new("firewall")).unwrap();
+    let assigned: Vec<_> =
+        f.h.observed(f.master)
+            .filter_map(|o| match o {
+                Observation::RevisionAssigned { policy, revision, origin, .. }
+                    if policy.as_str() == "firewall" =>
+                {
+                    Some((*revision, *origin))
+                }
+                _ => None,
+            })
+            .collect();
+    assert_eq!(assigned.len(), 2, "both proposals got a revision");
+    let last = assigned.iter().max().unwrap();
+    assert_eq!(held.revision(), last.0);
+    let winner = if last.1 == f.locals["tokyo"] { "deny" } else { "allow" };
+    assert_eq!(held.full.record.spec.params["default_inbound"], s(winner));
+    assert_converged(&f);
+}
+
+/// Blocks 205/207 and 209–217: current status fans out and marks a site
+/// that did not answer; historical status reads the stored uploads.
+#[test]
+fn current_and_historical_status_with_a_site_down() {
+    let mut f = tiered(&two_sites());
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(DAY + HOUR * 2, STEPS).unwrap();
+
+    // Tokyo's local server goes silent.
+    let tokyo = f.locals["tokyo"];
+    f.h.set_filter(Box::new(
+        move |_, from, _, _| {
+            if from == tokyo { Verdict::Drop } else { Verdict::Deliver }
+        },
+    ));
+    let m = f.master;
+    f.h.with(m, |n, now, out| match n {
+        Node::Master(m) => m.handle_status_query(now, 7, StatusKind::Current, Scope::All, out),
+        _ => unreachable!(),
+    });
+    f.h.run_for(Duration::from_secs(60), STEPS).unwrap();
+    let answer =
+        f.h.observed(m)
+            .find_map(|o| match o {
+                Observation::StatusAnswered { query: 7, answer } => Some(answer.clone()),
+                _ => None,
+            })
+            .expect("answered by the deadline");
+    assert_eq!(answer.missing, vec![Name::new("tokyo")]);
+    assert_eq!(answer.sites.len(), 1);
+    assert_eq!(answer.sites[0].site.as_str(), "london");
+    assert_eq!(answer.sites[0].clients(), 5);
+
+    // Historical status still knows Tokyo from its last upload.
+    f.h.with(m, |n, now, out| match n {
+        Node::Master(m) => {
+            m.handle_status_query(now, 8, StatusKind::Historical { at: None }, Scope::All, out)
+        }
+        _ => unreachable!(),
+    });
+    let answer =
+        f.h.observed(m)
+            .find_map(|o| match o {
+                Observation::StatusAnswered { query: 8, answer } => Some(answer.clone()),
+                _ => None,
+            })
+            .unwrap();
+    let sites: Vec<_> = answer.sites.iter().map(|s| (s.site.as_str(), s.clients())).collect();
+    assert_eq!(sites, vec![("london", 5), ("tokyo", 5)]);
+}
+
+/// Drill-downs are routed to the local server that holds the detail; a
+/// client nobody holds gets a typed error.
+#[test]
+fn drill_down_to_site_and_client() {
+    let sites = vec![
+        SiteSpec { name: "emea", tz: "Europe/Paris", parent: None, clients: vec![] },
+        SiteSpec {
+            name: "paris",
+            tz: "Europe/Paris",
+            parent: Some("emea"),
+            clients: vec![("windows", 2)],
+        },
+        SiteSpec { name: "tokyo", tz: "Asia/Tokyo", parent: None, clients: vec![("linux", 2)] },
+    ];
+    let mut f = tiered(&sites);
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(DAY * 2, STEPS).unwrap();
+    let m = f.master;
+    let paris_client = f.clients["paris"][1];
+    let queries = [
+        (1, Scope::Site(Name::new("paris"))),
+        (2, Scope::Client(paris_client)),
+        (3, Scope::Client(NodeId(999_999))),
+        (4, Scope::Site(Name::new("atlantis"))),
+    ];
+    for (q, scope) in queries.clone() {
+        f.h.with(m, |n, now, out| match n {
+            Node::Master(m) => m.handle_status_query(now, q, StatusKind::Current, scope, out),
+            _ => unreachable!(),
+        });
+    }
+    let before = f.h.delivered.len();
+    f.h.run_for(Duration::from_secs(60), STEPS).unwrap();
+    let answers: BTreeMap<u64, _> =
+        f.h.observed(m)
+            .filter_map(|o| match o {
+                Observation::StatusAnswered { query, answer } => Some((*query, answer.clone())),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(answers[&1].sites.len(), 1);
+    assert_eq!(answers[&1].sites[0].site.as_str(), "paris");
+    assert_eq!(answers[&1].sites[0].clients(), 2);
+    assert_eq!(answers[&2].client.as_ref().unwrap().client, paris_client);
+    assert_eq!(answers[&3].error, Some(ErrorCode::UnknownClient));
+    assert_eq!(answers[&4].error, Some(ErrorCode::UnknownSite));
+    // The site drill-down went only down the emea branch: tokyo's local
+    // received status requests for the client queries only.
+    let tokyo = f.locals["tokyo"];
+    let to_tokyo = f.h.delivered[before..]
+        .iter()
+        .filter(|d| d.2 == tokyo && d.3 == MessageKind::StatusRequest)
+        .count();
+    assert_eq!(to_tokyo, 2, "client drill-downs fan out; the site one is routed");
+}
+
+/// Statistics conservation across a middle tier: the master counts exactly
+/// the clients that reported, per site and platform.
+#[test]
+fn statistics_are_conserved_through_a_middle_tier() {
+    let sites = vec![
+        SiteSpec { name: "emea", tz: "Europe/Paris", parent: None, clients: vec![("windows", 4)] },
+        SiteSpec {
+            name: "paris",
+            tz: "Europe/Paris",
+            parent: Some("emea"),
+            clients: vec![("windows", 3), ("macos", 2)],
+        },
+        SiteSpec {
+            name: "berlin",
+            tz: "Europe/Berlin",
+            parent: Some("emea"),
+            clients: vec![("linux", 5)],
+        },
+    ];
+    let mut f = tiered(&sites);
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(DAY * 3, STEPS).unwrap();
+    let master = f.h.master(f.master);
+    let by_site: BTreeMap<&str, u64> =
+        master.latest_stats().map(|s| (s.site.as_str(), s.clients())).collect();
+    assert_eq!(by_site, [("berlin", 5), ("emea", 4), ("paris", 5)].into());
+    let all = tiersync_engine::stats::consolidate(master.latest_stats());
+    assert_eq!(all[&Name::new("windows")].clients, 7);
+    assert_eq!(all[&Name::new("windows")].compliant, 7);
+    assert_converged(&f);
+}
+
+/// Offline clients: a client off for days finds its newest policies at its
+/// server and applies them on its first poll; its server kept its last
+/// report meanwhile.
+#[test]
+fn offline_client_catches_up_on_return() {
+    let mut f = tiered(&two_sites());
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(DAY, STEPS).unwrap();
+    let laptop = f.clients["london"][0];
+    let node = f.h.remove(laptop).unwrap();
+    set_at_master(&mut f, antivirus(2), 2);
+    f.h.run_for(DAY * 3, STEPS).unwrap();
+    let local = f.h.local(f.locals["london"]);
+    let rec = local.clients().get(laptop).expect("server kept the offline client's report");
+    assert!(rec.report.applied.iter().all(|(_, r)| *r == Revision(1)));
+
+    f.h.add(node);
+    f.h.run_for(HOUR, STEPS).unwrap();
+    assert_eq!(f.h.client(laptop).applied()[0].revision, Revision(2));
+    assert_converged(&f);
+}
+
+/// Urgent changes take the wake-up path: every client applies within
+/// minutes, where a normal change waits for the next window.
+#[test]
+fn urgent_change_wakes_the_tree() {
+    let mut f = Fleet::build(start(), &two_sites(), true, ServeMode::Conditional, |_| {});
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(DAY, STEPS).unwrap();
+    let mut urgent = antivirus(2);
+    urgent.urgent = true;
+    let at = f.h.now();
+    set_at_master(&mut f, urgent, 2);
+    f.h.run_for(Duration::from_secs(300), STEPS).unwrap();
+    assert_converged(&f);
+    let wakes = count_kind(&f, MessageKind::Wake, at);
+    assert_eq!(wakes, 2 + 10, "one wake per local, one per client");
+}
+
+/// Integrity: a local server that tampers with a policy cannot make a
+/// client apply it; the client keeps its last good revision and reports
+/// the refusal.
+#[test]
+fn tampered_policy_is_refused_and_last_good_kept() {
+    let mut f = tiered(&two_sites());
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(DAY, STEPS).unwrap();
+    let london = f.locals["london"];
+    f.h.set_filter(Box::new(move |_, from, _, msg| match msg {
+        Message::PolicyUpdate { current, policies, removed, full } if from == london => {
+            let tampered = policies
+                .iter()
+                .map(|p| {
+                    let mut e = (**p).clone();
+                    e.params.insert("scan".into(), s("never"));
+                    std::sync::Arc::new(e)
+                })
+                .collect();
+            Verdict::Replace(Message::PolicyUpdate {
+                current: *current,
+                policies: tampered,
+                removed: removed.clone(),
+                full: *full,
+            })
+        }
+        _ => Verdict::Deliver,
+    }));
+    set_at_master(&mut f, antivirus(2), 2);
+    f.h.run_for(DAY, STEPS).unwrap();
+    let c = f.h.client(f.clients["london"][0]);
+    assert_eq!(c.applied()[0].revision, Revision(1), "last good revision kept");
+    assert_eq!(c.applied()[0].params["scan"], s("daily"));
+    let refusals =
+        f.h.observed(c.id())
+            .filter(|o| matches!(o, Observation::Rejected { reason: Rejection::Integrity(_), .. }))
+            .count();
+    assert!(refusals >= 1);
+    // Tokyo, untouched, has revision 2.
+    assert_eq!(f.h.client(f.clients["tokyo"][0]).applied()[0].revision, Revision(2));
+}
+
+/// Bad input from peers: an unknown peer, a revision from the future, an
+/// unknown policy, get typed error replies and change nothing.
+#[test]
+fn bad_input_is_refused_without_state_change() {
+    let mut f = tiered(&two_sites());
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(DAY, STEPS).unwrap();
+    let m = f.master;
+    let stranger = NodeId(4242);
+    let before = f.h.master(m).store().current();
+    let london = f.locals["london"];
+    f.h.inject(stranger, m, Message::Sync { req: 5, have: Revision(0), stats: None });
+    f.h.inject(london, m, Message::Check { req: 6, have: Revision(999) });
+    f.h.inject(
+        london,
+        m,
+        Message::Propose {
+            origin: london,
+            proposal: 77,
+            change: PolicyChange { id: Name::new("nonexistent"), ..Default::default() },
+        },
+    );
+    f.h.inject(stranger, f.clients["tokyo"][0], Message::Wake { revision: Revision(50) });
+    let since = f.h.now();
+    f.h.run_for(Duration::from_secs(1), STEPS).unwrap();
+    assert_eq!(f.h.master(m).store().current(), before);
+    let errors: Vec<_> =
+        f.h.observations
+            .iter()
+            .filter(|(at, n, _)| *at >= since && *n == m)
+            .filter_map(|(_, _, o)| match o {
+                Observation::Rejected { peer, reason } => Some((*peer, reason.clone())),
+                _ => None,
+            })
+            .collect();
+    assert!(errors.contains(&(stranger, Rejection::UnknownPeer)));
+    assert!(
+        errors
+            .iter()
+            .any(|(p, r)| *p == london && matches!(r, Rejection::RevisionFromFuture { .. }))
+    );
+    assert!(errors.iter().any(|(_, r)| matches!(r, Rejection::UnknownPolicy(_))));
+    let refused =
+        f.h.delivered.iter().filter(|d| d.0 >= since && d.3 == MessageKind::Refused).count();
+    assert_eq!(refused, 1);
+}
+
+/// Flat baselines are the same node code: `flat` downloads the full policy
+/// every poll, `flat-conditional` only after a change.
+#[test]
+fn flat_and_conditional_baselines() {
+    let mut bytes = BTreeMap::new();
+    for mode in [ServeMode::Full, ServeMode::Conditional] {
+        let mut f = Fleet::build(start(), &two_sites(), false, mode, |_| {});
+        set_at_master(&mut f, antivirus(1), 1);
+        f.h.run_for(DAY, STEPS).unwrap();
+        assert_converged(&f);
+        let polls = count_kind(&f, MessageKind::Poll, start());
+        assert!((230..=250).contains(&polls), "10 clients x 24 polls, got {polls}");
+        let b: usize =
+            f.h.delivered.iter().filter(|d| d.3 == MessageKind::PolicyUpdate).map(|d| d.4).sum();
+        bytes.insert(format!("{mode:?}"), b);
+    }
+    assert!(bytes["Full"] > 10 * bytes["Conditional"], "{bytes:?}");
+}
+
+/// Multi-tier: a regional local server serves site locals with the same
+/// protocol; a change reaches the leaves after the regional's sync.
+#[test]
+fn three_level_tree_converges() {
+    let sites = vec![
+        SiteSpec { name: "apac", tz: "Asia/Singapore", parent: None, clients: vec![] },
+        SiteSpec {
+            name: "tokyo",
+            tz: "Asia/Tokyo",
+            parent: Some("apac"),
+            clients: vec![("windows", 3)],
+        },
+        SiteSpec {
+            name: "sydney",
+            tz: "Australia/Sydney",
+            parent: Some("apac"),
+            clients: vec![("linux", 3)],
+        },
+    ];
+    let mut f = tiered(&sites);
+    set_at_master(&mut f, antivirus(1), 1);
+    set_at_master(&mut f, firewall(), 2);
+    f.h.run_for(DAY * 2, STEPS).unwrap();
+    assert_converged(&f);
+    // Leaves never spoke to the master.
+    let apac = f.locals["apac"];
+    for (_, from, to, kind, _) in &f.h.delivered {
+        if *to == f.master && matches!(kind, MessageKind::Sync | MessageKind::Check) {
+            assert_eq!(*from, apac);
+        }
+    }
+}
