@@ -184,8 +184,8 @@ pub struct LocalSettings {
     /// that machines switched off for a weekend are not flagged on Monday.
     #[serde(default = "default_stale_after")]
     pub stale_after: Span,
-    /// First retry delay after a failed sync, doubling after each failure;
-    /// default `5m`: long enough not to hammer a recovering parent, short
+    /// Delay before the first retry of a failed sync (later retries back
+    /// off); default `5m`: long enough not to hammer a recovering parent, short
     /// enough for several tries within a two-hour window.
     #[serde(default = "default_retry")]
     pub retry: Span,
