@@ -156,14 +156,16 @@ impl<'a> Document<'a> {
     /// Names the key at the end of `path` and the table holding it, as a
     /// reader of the file would: (`poll`, `[client]`).
     pub(crate) fn describe(&self, path: &[Seg]) -> (String, String) {
-        let key_at = path.iter().rposition(|s| matches!(s, Seg::Key(_)));
-        match key_at {
-            Some(i) => {
-                let Seg::Key(key) = &path[i] else {
-                    unreachable!("rposition found a key")
-                };
-                (key.clone(), self.table_name(&path[..i]))
-            }
+        let last_key = path
+            .iter()
+            .enumerate()
+            .rev()
+            .find_map(|(i, seg)| match seg {
+                Seg::Key(key) => Some((i, key)),
+                Seg::Index(_) => None,
+            });
+        match last_key {
+            Some((i, key)) => (key.clone(), self.table_name(&path[..i])),
             None => (String::new(), self.table_name(&[])),
         }
     }
