@@ -1,0 +1,336 @@
+//! Every kind of scenario error names the file, line and column, the key,
+//! what was expected and, for a misspelling, the nearest valid name.
+//!
+//! Each test breaks one thing in the bundled `figure-1.toml` and asserts on
+//! the whole message, since the message is the user interface here.
+
+use tiersync_simnet::scenario::{Problem, Scenario, ScenarioError};
+use tiersync_simnet::units::Span;
+
+const FIGURE_1: &str = include_str!("../../scenarios/figure-1.toml");
+
+/// Loads figure 1 with the first `from` replaced by `to`; the error it gives.
+fn error_after(from: &str, to: &str) -> ScenarioError {
+    assert!(FIGURE_1.contains(from), "figure-1.toml has no `{from}`");
+    let text = FIGURE_1.replacen(from, to, 1);
+    match Scenario::from_str_named(&text, "figure-1.toml") {
+        Ok(_) => panic!("replacing `{from}` by `{to}` should be rejected"),
+        Err(e) => e,
+    }
+}
+
+fn message_after(from: &str, to: &str) -> String {
+    error_after(from, to).to_string()
+}
+
+fn overrides(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[allow(clippy::result_large_err)]
+fn load_with(pairs: &[(&str, &str)]) -> Result<Scenario, ScenarioError> {
+    Scenario::from_str_with_overrides(FIGURE_1, "figure-1.toml", &overrides(pairs))
+}
+
+#[test]
+fn unknown_key_suggests_the_nearest() {
+    assert_eq!(
+        message_after("splay = \"30m\"", "spaly = \"30m\""),
+        "figure-1.toml:12:1: unknown key `spaly` in [client]; did you mean `splay`?"
+    );
+    assert_eq!(
+        message_after("bandwidth = \"50Mbit/s\"", "bandwith = \"50Mbit/s\""),
+        "figure-1.toml:29:9: unknown key `bandwith` in `wan` of [[site]] \"a\"; \
+         did you mean `bandwidth`?"
+    );
+    assert_eq!(
+        message_after("[master]", "[mastr]"),
+        "figure-1.toml:7:2: unknown key `mastr` in the top level; did you mean `master`?"
+    );
+}
+
+#[test]
+fn unknown_key_without_a_near_name_lists_the_valid_ones() {
+    assert_eq!(
+        message_after("[local]\n", "[local]\nzzz = 1\n"),
+        "figure-1.toml:17:1: unknown key `zzz` in [local]; expected one of `sync_window`, \
+         `policy_check`, `stale_after`, `retry`, `status_deadline`"
+    );
+}
+
+#[test]
+fn bad_unit_explains_the_accepted_forms() {
+    assert_eq!(
+        message_after("poll = \"1h\"", "poll = \"1hr\""),
+        "figure-1.toml:11:8: bad value for `poll` in [client]: invalid duration `1hr`: \
+         unknown unit `hr`; write a number and a unit (ns, us, ms, s, m or min, h, d, w), \
+         parts may be combined and decimals are allowed: 90ms, 30s, 1h30m, 2.5h"
+    );
+    let bare = message_after("poll = \"1h\"", "poll = 60");
+    assert!(
+        bare.starts_with(
+            "figure-1.toml:11:8: bad value for `poll` in [client]: invalid duration `60`: \
+             missing unit: write e.g. 30s;"
+        ),
+        "{bare}"
+    );
+    let rate = message_after("\"10Mbit/s\"", "\"10 megabits\"");
+    assert!(
+        rate.starts_with(
+            "figure-1.toml:43:21: bad value for `bandwidth` in `wan` of [[site]] \"c\": \
+             invalid bandwidth `10 megabits`: unknown unit `megabits`;"
+        ),
+        "{rate}"
+    );
+}
+
+#[test]
+fn unknown_time_zone_suggests_a_close_one() {
+    let err = error_after("\"Europe/London\"", "\"Europe/Londn\"");
+    assert_eq!(
+        err.to_string(),
+        "figure-1.toml:27:12: `timezone` in [[site]] \"a\": unknown time zone \
+         `Europe/Londn`; did you mean `Europe/London`?"
+    );
+    assert!(matches!(
+        err,
+        ScenarioError::Invalid {
+            problem: Problem::UnknownTimeZone { .. },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn unknown_parent_is_named() {
+    assert_eq!(
+        message_after(
+            "name = \"b\"\nparent = \"hq\"",
+            "name = \"b\"\nparent = \"hqq\""
+        ),
+        "figure-1.toml:33:10: `parent` in [[site]] \"b\": no site is named `hqq`; \
+         did you mean `hq`?"
+    );
+}
+
+#[test]
+fn parent_cycle_shows_the_loop() {
+    assert_eq!(
+        message_after("name = \"hq\"\n", "name = \"hq\"\nparent = \"a\"\n"),
+        "figure-1.toml:22:10: `parent` in [[site]] \"hq\": the parent links form a cycle: \
+         hq -> a -> hq"
+    );
+}
+
+#[test]
+fn duplicate_site_points_at_the_first() {
+    assert_eq!(
+        message_after("name = \"c\"", "name = \"a\""),
+        "figure-1.toml:39:8: `name` in [[site]] \"a\": site `a` is already defined on line 25"
+    );
+}
+
+#[test]
+fn second_root_and_misplaced_master() {
+    assert_eq!(
+        message_after("name = \"c\"\nparent = \"hq\"\n", "name = \"c\"\n"),
+        "figure-1.toml:39:8: `name` in [[site]] \"c\": site `c` has no `parent`, but `hq` is \
+         already the root; only the master's site may be without a parent"
+    );
+    assert_eq!(
+        message_after("site = \"hq\"\n", "site = \"a\"\n"),
+        "figure-1.toml:8:8: `site` in [master]: the master must be at the root site `hq` \
+         (the one without a parent), not at `a`"
+    );
+}
+
+#[test]
+fn change_for_unknown_policy() {
+    assert_eq!(
+        message_after("policy = \"firewall\"", "policy = \"firewal\""),
+        "figure-1.toml:65:10: `policy` in [[change]] #2: no policy has id `firewal`, and the \
+         change gives no `platforms` to create it; did you mean `firewall`?"
+    );
+}
+
+#[test]
+fn change_creating_a_policy_is_accepted() {
+    let text = FIGURE_1.replacen(
+        "policy = \"firewall\"",
+        "policy = \"usb-lockdown\"\nplatforms = [\"windows\"]",
+        1,
+    );
+    let scenario = Scenario::from_str_named(&text, "figure-1.toml").unwrap();
+    assert!(scenario.changes[1].creates_policy);
+}
+
+#[test]
+fn change_outside_the_run() {
+    assert_eq!(
+        message_after(
+            "at = \"2026-03-03T14:00:00Z\"",
+            "at = \"2026-03-10T00:00:00Z\""
+        ),
+        "figure-1.toml:58:6: `at` in [[change]] #1: 2026-03-10T00:00:00Z is outside the run, \
+         which goes from 2026-03-02T00:00:00Z to 2026-03-09T00:00:00Z"
+    );
+}
+
+#[test]
+fn change_origin_must_have_a_local_server() {
+    assert_eq!(
+        message_after("origin = \"b\"", "origin = \"hq2\""),
+        "figure-1.toml:67:10: `origin` in [[change]] #2: no site is named `hq2`; \
+         did you mean `hq`?"
+    );
+    let text = FIGURE_1.replacen("clients = { windows = 800 }\n", "", 1);
+    let text = text.replacen("origin = \"b\"", "origin = \"c\"", 1);
+    let err = Scenario::from_str_named(&text, "figure-1.toml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "figure-1.toml:66:10: `origin` in [[change]] #2: site `c` has no local server \
+         (it has no clients, or `local_servers = 0`)"
+    );
+}
+
+#[test]
+fn missing_wan_on_a_child_site() {
+    let wan = "wan = { bandwidth = \"20Mbit/s\", latency = \"170ms\", background = \"office\" }\n";
+    assert_eq!(
+        message_after(wan, ""),
+        "figure-1.toml:31:1: `wan` in [[site]] \"b\": site `b` has parent `hq`, so it needs \
+         a `wan` table with at least `bandwidth` and `latency`"
+    );
+}
+
+#[test]
+fn bad_fault_kind_suggests_the_nearest() {
+    let err = error_after("kind = \"partition\"", "kind = \"partion\"");
+    assert_eq!(
+        err.to_string(),
+        "figure-1.toml:74:8: `kind` in [[fault]] #1 (partion): unknown fault kind `partion`; \
+         kinds are `partition`, `loss`, `duplicate`, `crash`, `skew`; did you mean `partition`?"
+    );
+    assert!(matches!(
+        err,
+        ScenarioError::Invalid {
+            problem: Problem::UnknownFaultKind { .. },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn fault_fields_depend_on_the_kind() {
+    assert_eq!(
+        message_after(
+            "to = \"2026-03-04T09:00:00Z\"",
+            "to = \"2026-03-04T09:00:00Z\"\nrate = 0.5"
+        ),
+        "figure-1.toml:78:1: unknown key `rate` in [[fault]] #1 (partition); \
+         expected one of `site`, `from`, `to`"
+    );
+    assert_eq!(
+        message_after("to = \"2026-03-04T09:00:00Z\"", ""),
+        "figure-1.toml:73:1: missing key `to` in [[fault]] #1 (partition)"
+    );
+    assert_eq!(
+        message_after("kind = \"partition\"\n", ""),
+        "figure-1.toml:73:1: missing key `kind` in [[fault]] #1"
+    );
+}
+
+#[test]
+fn fault_on_the_root_uplink() {
+    assert_eq!(
+        message_after("site = \"c\"\nfrom", "site = \"hq\"\nfrom"),
+        "figure-1.toml:75:8: `site` in [[fault]] #1 (partition): site `hq` is the root and \
+         has no uplink for a `partition` fault"
+    );
+}
+
+#[test]
+fn other_values_and_syntax() {
+    assert_eq!(
+        message_after("kind = \"current\"", "kind = \"curent\""),
+        "figure-1.toml:71:8: bad value for `kind` in [[status_query]] #1: unknown value \
+         `curent`, expected `current` or `historical`; did you mean `current`?"
+    );
+    assert_eq!(
+        message_after("seed = 1\n", ""),
+        "figure-1.toml:1:1: missing key `seed` in the top level"
+    );
+    assert_eq!(
+        message_after("seed = 1", "seed = = 1"),
+        "figure-1.toml:3:8: invalid TOML: extra `=`, expected nothing"
+    );
+    let start = message_after("\"2026-03-02T00:00:00Z\"", "\"2026-03-02T00:00:00\"");
+    assert!(
+        start.starts_with(
+            "figure-1.toml:4:9: bad value for `start` in the top level: \
+             `2026-03-02T00:00:00` is not an RFC 3339 time with a UTC offset"
+        ),
+        "{start}"
+    );
+}
+
+#[test]
+fn overrides_replace_values() {
+    let s = load_with(&[
+        ("client.poll", "15m"),
+        ("local.policy_check", "off"),
+        ("seed", "7"),
+        ("duration", "\"5d\""),
+        ("client.offline.share", "0.25"),
+        ("client.offline.off", "2d"),
+        ("client.offline.every", "7d"),
+        ("strategy", "flat-conditional"),
+    ])
+    .unwrap();
+    assert_eq!(s.client.poll, Span::from_mins(15));
+    assert_eq!(s.local.policy_check, None);
+    assert_eq!(s.seed, 7);
+    assert_eq!(s.duration, Span::from_secs(5 * 86_400));
+    let offline = s.client.offline.unwrap();
+    assert_eq!(offline.share.value(), 0.25);
+    assert_eq!(s.strategy.name(), "flat-conditional");
+
+    let s = load_with(&[("local.policy_check", "6h"), ("master.log_keep", "10")]).unwrap();
+    assert_eq!(s.local.policy_check, Some(Span::from_secs(6 * 3600)));
+    assert_eq!(s.master.log_keep, 10);
+}
+
+#[test]
+fn unknown_override_key_suggests_the_nearest() {
+    let err = load_with(&[("client.pol", "15m")]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "override `client.pol`: no such key; did you mean `client.poll`?"
+    );
+    let err = load_with(&[("site.a.wan.latency", "10ms")]).unwrap_err();
+    assert!(
+        matches!(err, ScenarioError::UnknownOverride { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_override_values_name_the_override() {
+    let err = load_with(&[("client.poll", "15x")]).unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "override `client.poll=15x`: bad value for `poll` in [client]: \
+             invalid duration `15x`: unknown unit `x`;"
+        ),
+        "{err}"
+    );
+    let err = load_with(&[("master.site", "a")]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "override `master.site=a`: `site` in [master]: the master must be at the root site \
+         `hq` (the one without a parent), not at `a`"
+    );
+}
