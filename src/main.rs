@@ -1,1 +1,62 @@
-fn main() {}
+//! The `tiersync` command line: simulate scenarios, compare strategies,
+//! and (in `tiersync-net`) run the daemons.
+
+mod commands;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tiered security-policy distribution: simulate it, compare it with
+/// clients polling the centre, run it for real.
+#[derive(Parser)]
+#[command(name = "tiersync", version, about, long_about = None)]
+struct Cli {
+    /// Log more (repeat for trace); logs go to stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate a scenario under one strategy and print what it cost.
+    #[command(after_help = "Example:\n  tiersync run scenarios/figure-1.toml --strategy flat --json")]
+    Run(commands::run::RunArgs),
+
+    /// Validate a scenario file without running it.
+    #[command(after_help = "Example:\n  tiersync check scenarios/figure-1.toml")]
+    Check(commands::check::CheckArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Run(args) => commands::run::run(args),
+        Command::Check(args) => commands::check::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Quiet by default: warnings only, unless `-v` or `RUST_LOG` asks.
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

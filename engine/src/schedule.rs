@@ -20,7 +20,8 @@ use crate::time::Time;
 pub struct DailyWindow {
     /// Minutes after local midnight at which the window opens, 0–1439.
     pub start_min: u16,
-    /// Minutes after local midnight at which the window closes, 0–1439.
+    /// Minutes after local midnight at which the window closes, 1–1440
+    /// (1440 is the next midnight).
     pub end_min: u16,
 }
 
@@ -35,9 +36,10 @@ impl DailyWindow {
         let date = tz.to_datetime(at.to_jiff()).date();
         let date = date.checked_add(jiff::Span::new().days(day_offset)).ok()?;
         let open = civil(self.start_min)?;
-        let close = civil(self.end_min)?;
         let start = tz.to_timestamp(date.to_datetime(open)).ok()?;
-        let end_date = if self.end_min <= self.start_min { date.tomorrow().ok()? } else { date };
+        let wraps = self.end_min <= self.start_min || self.end_min >= 1440;
+        let end_date = if wraps { date.tomorrow().ok()? } else { date };
+        let close = civil(self.end_min % 1440)?;
         let end = tz.to_timestamp(end_date.to_datetime(close)).ok()?;
         Some((Time::from_jiff(start), Time::from_jiff(end)))
     }
@@ -113,6 +115,13 @@ mod tests {
         assert_eq!((s, e), (t("2026-03-02T23:00:00Z"), t("2026-03-03T01:00:00Z")));
         let (s, e) = w.next_after(&tz, t("2026-03-03T00:30:00Z"));
         assert_eq!((s, e), (t("2026-03-03T00:30:00Z"), t("2026-03-03T01:00:00Z")));
+    }
+
+    #[test]
+    fn window_ending_at_midnight() {
+        let w = DailyWindow { start_min: 22 * 60, end_min: 1440 };
+        let (s, e) = w.next_after(&TimeZone::UTC, t("2026-03-02T12:00:00Z"));
+        assert_eq!((s, e), (t("2026-03-02T22:00:00Z"), t("2026-03-03T00:00:00Z")));
     }
 
     #[test]

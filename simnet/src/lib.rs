@@ -1,2 +1,28 @@
+//! tiersync-simnet: a deterministic discrete-event network simulator that
+//! runs the tiersync engine's real nodes.
+//!
+//! Virtual time jumps from event to event; simultaneous events run in the
+//! order they were queued. One seed decides every random draw (see
+//! [`seeds`]); no hash-map order, thread timing or wall clock reaches a
+//! result, and every run ends with a trace hash over its delivered
+//! messages so that two runs can be compared in one line.
+//!
+//! # Layout
+//!
+//! - [`scenario`], [`units`]: the scenario file format.
+//! - [`build`]: from a scenario to nodes, sites and links.
+//! - [`queue`], [`link`], [`transport`], [`calendar`]: the network.
+//! - [`world`]: the event loop that drives the engine's nodes.
+//! - [`metrics`], [`output`]: what a run measures and reports.
+
+pub mod build;
+pub mod calendar;
+pub mod link;
+pub mod metrics;
+pub mod output;
+pub mod queue;
 pub mod scenario;
+pub mod seeds;
+pub mod transport;
 pub mod units;
+pub mod world;

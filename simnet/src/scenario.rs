@@ -152,10 +152,8 @@ impl Scenario {
         path: &Path,
         overrides: &[(String, String)],
     ) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ScenarioError::Read { path: path.to_owned(), source })?;
         Scenario::from_str_with_overrides(&text, &path.display().to_string(), overrides)
     }
 
@@ -245,10 +243,7 @@ impl Scenario {
 /// Every dotted key an override may set, taken from the model's own field
 /// lists so that a new setting is overridable without editing this.
 fn override_keys() -> Vec<String> {
-    let mut keys: Vec<String> = TOP_LEVEL_OVERRIDES
-        .iter()
-        .map(|k| (*k).to_owned())
-        .collect();
+    let mut keys: Vec<String> = TOP_LEVEL_OVERRIDES.iter().map(|k| (*k).to_owned()).collect();
     let tables = [
         ("master", field_names::<Master>()),
         ("client", field_names::<ClientSettings>()),
@@ -272,12 +267,7 @@ fn read_faults(doc: &Document<'_>) -> Result<Vec<Fault>, ScenarioError> {
     let DeValue::Array(items) = value.get_ref() else {
         let (key, table) = doc.describe(&key_path!["fault"]);
         let message = "expected [[fault]] tables".to_owned();
-        return Err(ScenarioError::BadValue {
-            at,
-            key,
-            table,
-            message,
-        });
+        return Err(ScenarioError::BadValue { at, key, table, message });
     };
     let mut faults = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
@@ -316,10 +306,7 @@ fn read_fault(
             at: doc.locate(kind.span().start),
             key,
             table,
-            message: format!(
-                "expected a string, one of {}",
-                error::backticked(FAULT_KINDS)
-            ),
+            message: format!("expected a string, one of {}", error::backticked(FAULT_KINDS)),
         });
     };
 
@@ -415,17 +402,11 @@ mod tests {
         assert_eq!(wan.latency, Span::from_millis(80));
         assert_eq!(wan.loss, Probability::new(0.001).unwrap());
         assert_eq!(wan.jitter, Span::ZERO);
-        assert_eq!(
-            wan.background,
-            Background::Profile(BackgroundProfile::Office)
-        );
+        assert_eq!(wan.background, Background::Profile(BackgroundProfile::Office));
         assert_eq!(a.lan, Lan::default());
         assert_eq!(a.local_servers, 1);
         assert!(s.root_site().wan.is_none());
-        assert_eq!(
-            s.site("b").unwrap().wan.as_ref().unwrap().loss,
-            Probability::ZERO
-        );
+        assert_eq!(s.site("b").unwrap().wan.as_ref().unwrap().loss, Probability::ZERO);
     }
 
     #[test]
@@ -434,10 +415,7 @@ mod tests {
         let av = s.policy("antivirus").unwrap();
         assert_eq!(av.content, ByteSize::new(200 * 1024));
         assert_eq!(av.platforms, ["windows", "macos", "linux"]);
-        assert_eq!(
-            av.params.get("heuristics"),
-            Some(&toml::Value::Boolean(true))
-        );
+        assert_eq!(av.params.get("heuristics"), Some(&toml::Value::Boolean(true)));
         assert_eq!(s.policy("firewall").unwrap().content, ByteSize::new(8192));
 
         assert_eq!(s.changes.len(), 2);
@@ -453,10 +431,7 @@ mod tests {
             panic!("expected a partition, got {:?}", s.faults[0]);
         };
         assert_eq!(p.site, "c");
-        assert_eq!(
-            p.to.saturating_since(p.from),
-            std::time::Duration::from_secs(5 * 3600)
-        );
+        assert_eq!(p.to.saturating_since(p.from), std::time::Duration::from_secs(5 * 3600));
     }
 
     #[test]

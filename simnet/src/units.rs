@@ -36,12 +36,7 @@ pub struct UnitError {
 
 impl UnitError {
     fn new(kind: Kind, input: &str, problem: UnitProblem) -> UnitError {
-        UnitError {
-            kind: kind.name,
-            input: input.to_owned(),
-            problem,
-            accepted: kind.accepted,
-        }
+        UnitError { kind: kind.name, input: input.to_owned(), problem, accepted: kind.accepted }
     }
 
     /// What is wrong with the input.
@@ -132,10 +127,8 @@ const WINDOW: Kind = Kind {
                past midnight: 02:00-04:00, 22:00-02:00",
 };
 
-const PROBABILITY: Kind = Kind {
-    name: "probability",
-    accepted: "write a number from 0 to 1: 0, 0.001, 1",
-};
+const PROBABILITY: Kind =
+    Kind { name: "probability", accepted: "write a number from 0 to 1: 0, 0.001, 1" };
 
 /// A non-negative decimal number as written, kept exact.
 #[derive(Clone, Copy, Debug)]
@@ -163,11 +156,7 @@ impl Decimal {
         let whole = parse_digits(&text[..whole_len])?;
         let rest = &text[whole_len..];
         let Some(after_point) = rest.strip_prefix('.') else {
-            let number = Decimal {
-                whole,
-                fraction: 0,
-                fraction_digits: 0,
-            };
+            let number = Decimal { whole, fraction: 0, fraction_digits: 0 };
             return Some((number, rest));
         };
         let frac_len = after_point.bytes().take_while(u8::is_ascii_digit).count();
@@ -181,37 +170,21 @@ impl Decimal {
         if fraction_digits > MAX_FRACTION_DIGITS {
             return None;
         }
-        let fraction = if frac_text.is_empty() {
-            0
-        } else {
-            parse_digits(frac_text)?
-        };
-        let number = Decimal {
-            whole,
-            fraction,
-            fraction_digits,
-        };
+        let fraction = if frac_text.is_empty() { 0 } else { parse_digits(frac_text)? };
+        let number = Decimal { whole, fraction, fraction_digits };
         Some((number, &after_point[frac_len..]))
     }
 
     /// Multiplies by `factor`, failing with the right problem when the
     /// product overflows or is not a whole number.
     fn times(self, factor: u128, base_unit: &'static str) -> Result<u128, UnitProblem> {
-        let whole = self
-            .whole
-            .checked_mul(factor)
-            .ok_or(UnitProblem::TooLarge)?;
+        let whole = self.whole.checked_mul(factor).ok_or(UnitProblem::TooLarge)?;
         let scale = 10u128.pow(self.fraction_digits);
-        let scaled = self
-            .fraction
-            .checked_mul(factor)
-            .ok_or(UnitProblem::TooLarge)?;
+        let scaled = self.fraction.checked_mul(factor).ok_or(UnitProblem::TooLarge)?;
         if scaled % scale != 0 {
             return Err(UnitProblem::Fractional(base_unit));
         }
-        whole
-            .checked_add(scaled / scale)
-            .ok_or(UnitProblem::TooLarge)
+        whole.checked_add(scaled / scale).ok_or(UnitProblem::TooLarge)
     }
 
     fn is_integer(self) -> bool {
@@ -226,9 +199,7 @@ fn parse_digits(digits: &str) -> Option<u128> {
 
 /// Splits the unit (everything up to the next digit or space) off `text`.
 fn take_unit(text: &str) -> (&str, &str) {
-    let end = text
-        .find(|c: char| c.is_ascii_digit() || c.is_whitespace())
-        .unwrap_or(text.len());
+    let end = text.find(|c: char| c.is_ascii_digit() || c.is_whitespace()).unwrap_or(text.len());
     text.split_at(end)
 }
 
@@ -239,20 +210,13 @@ fn take_number(kind: Kind, input: &str, text: &str) -> Result<(Decimal, String),
     }
     match Decimal::take(text) {
         Some((number, rest)) => Ok((number, rest.trim_start().to_owned())),
-        None => Err(UnitError::new(
-            kind,
-            input,
-            UnitProblem::BadNumber(text.to_owned()),
-        )),
+        None => Err(UnitError::new(kind, input, UnitProblem::BadNumber(text.to_owned()))),
     }
 }
 
 /// Looks `unit` up in a table of (suffix, factor) pairs.
 fn unit_factor(table: &[(&str, u128)], unit: &str) -> Option<u128> {
-    table
-        .iter()
-        .find(|(name, _)| *name == unit)
-        .map(|(_, factor)| *factor)
+    table.iter().find(|(name, _)| *name == unit).map(|(_, factor)| *factor)
 }
 
 /// Shared serde visitor: strings parse with `FromStr`; numbers are turned
@@ -265,10 +229,7 @@ struct UnitVisitor<T> {
 
 impl<T> UnitVisitor<T> {
     const fn new(expecting: &'static str) -> UnitVisitor<T> {
-        UnitVisitor {
-            expecting,
-            marker: PhantomData,
-        }
+        UnitVisitor { expecting, marker: PhantomData }
     }
 }
 
@@ -438,9 +399,7 @@ fn parse_span(kind: Kind, input: &str, text: &str) -> Result<Span, UnitError> {
         let factor = unit_factor(SPAN_UNITS, unit)
             .ok_or_else(|| fail(UnitProblem::UnknownUnit(unit.to_owned())))?;
         let nanos = number.times(factor, "nanoseconds").map_err(fail)?;
-        total = total
-            .checked_add(nanos)
-            .ok_or_else(|| fail(UnitProblem::TooLarge))?;
+        total = total.checked_add(nanos).ok_or_else(|| fail(UnitProblem::TooLarge))?;
         rest = after_unit.trim_start().to_owned();
     }
 
@@ -624,10 +583,7 @@ impl Display for ByteSize {
     }
 }
 
-serde_via_str!(
-    ByteSize,
-    "a byte size such as \"4KiB\" or a number of bytes"
-);
+serde_via_str!(ByteSize, "a byte size such as \"4KiB\" or a number of bytes");
 
 // ---------------------------------------------------------------------------
 // Bandwidth
@@ -681,11 +637,7 @@ pub struct Bandwidth(u64);
 impl Bandwidth {
     /// A rate of `bits_per_second`, or `None` for zero.
     pub const fn new(bits_per_second: u64) -> Option<Bandwidth> {
-        if bits_per_second == 0 {
-            None
-        } else {
-            Some(Bandwidth(bits_per_second))
-        }
+        if bits_per_second == 0 { None } else { Some(Bandwidth(bits_per_second)) }
     }
 
     /// The rate in bits per second.
@@ -762,10 +714,7 @@ impl TimeOfDayWindow {
         let in_range = start_minute < MINUTES_PER_DAY && end_minute <= MINUTES_PER_DAY;
         let same = start_minute == end_minute || (start_minute == 0 && end_minute == 1440);
         if in_range && !same {
-            Some(TimeOfDayWindow {
-                start: start_minute,
-                end: end_minute,
-            })
+            Some(TimeOfDayWindow { start: start_minute, end: end_minute })
         } else {
             None
         }
@@ -856,10 +805,7 @@ impl Display for TimeOfDayWindow {
     }
 }
 
-serde_via_str!(
-    TimeOfDayWindow,
-    "a time-of-day window such as \"02:00-04:00\""
-);
+serde_via_str!(TimeOfDayWindow, "a time-of-day window such as \"02:00-04:00\"");
 
 // ---------------------------------------------------------------------------
 // Probability
@@ -895,9 +841,7 @@ impl FromStr for Probability {
         if text.is_empty() {
             return Err(fail(UnitProblem::Empty));
         }
-        let p: f64 = text
-            .parse()
-            .map_err(|_| fail(UnitProblem::BadNumber(text.to_owned())))?;
+        let p: f64 = text.parse().map_err(|_| fail(UnitProblem::BadNumber(text.to_owned())))?;
         let why = "it must be between 0 and 1";
         Probability::new(p).ok_or_else(|| fail(UnitProblem::OutOfRange(why)))
     }

@@ -7,9 +7,7 @@ use tiersync_simnet::scenario::{Scenario, ScenarioError, Strategy};
 use tiersync_simnet::units::{ByteSize, Span};
 
 fn scenario_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(name)
 }
 
 fn load(name: &str) -> Scenario {
@@ -46,11 +44,7 @@ fn scale_100k_has_the_documented_shape() {
     assert_eq!(s.sites[tokyo].parent_index, Some(s.root_index()));
 
     // One antivirus change a day, each near 300 KiB, and one from a local.
-    let antivirus: Vec<_> = s
-        .changes
-        .iter()
-        .filter(|c| c.policy == "antivirus")
-        .collect();
+    let antivirus: Vec<_> = s.changes.iter().filter(|c| c.policy == "antivirus").collect();
     assert_eq!(antivirus.len(), 7);
     let mut days: Vec<i64> = antivirus.iter().map(|c| c.at.as_secs() / 86_400).collect();
     days.dedup();
@@ -68,8 +62,5 @@ fn scale_100k_has_the_documented_shape() {
 fn a_missing_file_is_a_read_error() {
     let err = Scenario::load(Path::new("no/such/scenario.toml")).unwrap_err();
     assert!(matches!(err, ScenarioError::Read { .. }));
-    assert!(
-        err.to_string()
-            .starts_with("no/such/scenario.toml: cannot read the scenario:")
-    );
+    assert!(err.to_string().starts_with("no/such/scenario.toml: cannot read the scenario:"));
 }

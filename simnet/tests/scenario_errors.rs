@@ -24,10 +24,7 @@ fn message_after(from: &str, to: &str) -> String {
 }
 
 fn overrides(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
 
 #[allow(clippy::result_large_err)]
@@ -95,22 +92,13 @@ fn unknown_time_zone_suggests_a_close_one() {
         "figure-1.toml:27:12: `timezone` in [[site]] \"a\": unknown time zone \
          `Europe/Londn`; did you mean `Europe/London`?"
     );
-    assert!(matches!(
-        err,
-        ScenarioError::Invalid {
-            problem: Problem::UnknownTimeZone { .. },
-            ..
-        }
-    ));
+    assert!(matches!(err, ScenarioError::Invalid { problem: Problem::UnknownTimeZone { .. }, .. }));
 }
 
 #[test]
 fn unknown_parent_is_named() {
     assert_eq!(
-        message_after(
-            "name = \"b\"\nparent = \"hq\"",
-            "name = \"b\"\nparent = \"hqq\""
-        ),
+        message_after("name = \"b\"\nparent = \"hq\"", "name = \"b\"\nparent = \"hqq\""),
         "figure-1.toml:33:10: `parent` in [[site]] \"b\": no site is named `hqq`; \
          did you mean `hq`?"
     );
@@ -170,10 +158,7 @@ fn change_creating_a_policy_is_accepted() {
 #[test]
 fn change_outside_the_run() {
     assert_eq!(
-        message_after(
-            "at = \"2026-03-03T14:00:00Z\"",
-            "at = \"2026-03-10T00:00:00Z\""
-        ),
+        message_after("at = \"2026-03-03T14:00:00Z\"", "at = \"2026-03-10T00:00:00Z\""),
         "figure-1.toml:58:6: `at` in [[change]] #1: 2026-03-10T00:00:00Z is outside the run, \
          which goes from 2026-03-02T00:00:00Z to 2026-03-09T00:00:00Z"
     );
@@ -216,20 +201,14 @@ fn bad_fault_kind_suggests_the_nearest() {
     );
     assert!(matches!(
         err,
-        ScenarioError::Invalid {
-            problem: Problem::UnknownFaultKind { .. },
-            ..
-        }
+        ScenarioError::Invalid { problem: Problem::UnknownFaultKind { .. }, .. }
     ));
 }
 
 #[test]
 fn fault_fields_depend_on_the_kind() {
     assert_eq!(
-        message_after(
-            "to = \"2026-03-04T09:00:00Z\"",
-            "to = \"2026-03-04T09:00:00Z\"\nrate = 0.5"
-        ),
+        message_after("to = \"2026-03-04T09:00:00Z\"", "to = \"2026-03-04T09:00:00Z\"\nrate = 0.5"),
         "figure-1.toml:78:1: unknown key `rate` in [[fault]] #1 (partition); \
          expected one of `site`, `from`, `to`"
     );
@@ -306,15 +285,9 @@ fn overrides_replace_values() {
 #[test]
 fn unknown_override_key_suggests_the_nearest() {
     let err = load_with(&[("client.pol", "15m")]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "override `client.pol`: no such key; did you mean `client.poll`?"
-    );
+    assert_eq!(err.to_string(), "override `client.pol`: no such key; did you mean `client.poll`?");
     let err = load_with(&[("site.a.wan.latency", "10ms")]).unwrap_err();
-    assert!(
-        matches!(err, ScenarioError::UnknownOverride { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, ScenarioError::UnknownOverride { .. }), "{err}");
 }
 
 #[test]

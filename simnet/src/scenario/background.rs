@@ -141,11 +141,7 @@ impl<'de> Visitor<'de> for BackgroundVisitor {
     type Value = Background;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "a profile name ({}) or an array of 24 hourly shares",
-            backticked(PROFILE_NAMES)
-        )
+        write!(f, "a profile name ({}) or an array of 24 hourly shares", backticked(PROFILE_NAMES))
     }
 
     fn visit_str<E: de::Error>(self, name: &str) -> Result<Background, E> {
@@ -197,9 +193,7 @@ mod tests {
     }
 
     fn parse(text: &str) -> Result<Background, String> {
-        toml::from_str::<Link>(text)
-            .map(|l| l.background)
-            .map_err(|e| e.message().to_owned())
+        toml::from_str::<Link>(text).map(|l| l.background).map_err(|e| e.message().to_owned())
     }
 
     #[test]

@@ -68,12 +68,8 @@ pub(crate) struct Document<'a> {
 impl<'a> Document<'a> {
     /// Parses `text`; a syntax error is reported with its position.
     pub(crate) fn parse(text: &'a str, file: &str) -> Result<Document<'a>, ScenarioError> {
-        let mut doc = Document {
-            file: file.to_owned(),
-            text,
-            root: DeTable::new(),
-            overrides: Vec::new(),
-        };
+        let mut doc =
+            Document { file: file.to_owned(), text, root: DeTable::new(), overrides: Vec::new() };
         match DeTable::parse(text) {
             Ok(root) => {
                 doc.root = root.into_inner();
@@ -95,10 +91,7 @@ impl<'a> Document<'a> {
     /// Turns a byte offset into a location in the file or an override.
     pub(crate) fn locate(&self, offset: usize) -> Location {
         if let Some(region) = self.overrides.iter().find(|r| r.span.contains(&offset)) {
-            return Location::Override {
-                key: region.key.clone(),
-                value: region.value.clone(),
-            };
+            return Location::Override { key: region.key.clone(), value: region.value.clone() };
         }
         let offset = floor_char_boundary(self.text, offset.min(self.text.len()));
         let before = &self.text[..offset];
@@ -156,14 +149,10 @@ impl<'a> Document<'a> {
     /// Names the key at the end of `path` and the table holding it, as a
     /// reader of the file would: (`poll`, `[client]`).
     pub(crate) fn describe(&self, path: &[Seg]) -> (String, String) {
-        let last_key = path
-            .iter()
-            .enumerate()
-            .rev()
-            .find_map(|(i, seg)| match seg {
-                Seg::Key(key) => Some((i, key)),
-                Seg::Index(_) => None,
-            });
+        let last_key = path.iter().enumerate().rev().find_map(|(i, seg)| match seg {
+            Seg::Key(key) => Some((i, key)),
+            Seg::Index(_) => None,
+        });
         match last_key {
             Some((i, key)) => (key.clone(), self.table_name(&path[..i])),
             None => (String::new(), self.table_name(&[])),
@@ -188,11 +177,7 @@ impl<'a> Document<'a> {
             Some(i) => {
                 let base = self.element_name(&path[..=i]);
                 let rest = &path[i + 1..];
-                if rest.is_empty() {
-                    base
-                } else {
-                    format!("`{}` of {base}", keys(rest).join("."))
-                }
+                if rest.is_empty() { base } else { format!("`{}` of {base}", keys(rest).join(".")) }
             }
         }
     }
@@ -255,13 +240,7 @@ impl<'a> Document<'a> {
             let expected: Vec<String> = quoted.iter().skip(1).cloned().collect();
             let suggestion = nearest(&key, expected.iter().map(String::as_str));
             let (_, table) = self.describe(&path);
-            return ScenarioError::UnknownKey {
-                at,
-                key,
-                table,
-                suggestion,
-                expected,
-            };
+            return ScenarioError::UnknownKey { at, key, table, suggestion, expected };
         }
         if message.starts_with("missing field") {
             let key = quoted.first().cloned().unwrap_or_default();
@@ -277,23 +256,14 @@ impl<'a> Document<'a> {
             }
         }
         let (key, table) = self.describe(&path);
-        ScenarioError::BadValue {
-            at,
-            key,
-            table,
-            message,
-        }
+        ScenarioError::BadValue { at, key, table, message }
     }
 
     /// Sets `key` (dotted, already checked against the valid override keys)
     /// to `raw`, parsed as a TOML value when it is one and as a string
     /// otherwise, so that both `15m` and `"15m"` work.
     pub(crate) fn apply_override(&mut self, key: &str, raw: &'a str) -> Result<(), ScenarioError> {
-        let start = self
-            .overrides
-            .last()
-            .map_or(self.text.len(), |r| r.span.end)
-            + 1;
+        let start = self.overrides.last().map_or(self.text.len(), |r| r.span.end) + 1;
         let span = start..start + raw.len().max(1);
         self.overrides.push(OverrideRegion {
             span: span.clone(),
@@ -417,12 +387,7 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
 
 /// The words between backticks in a message, in order.
 fn backticked_words(message: &str) -> Vec<String> {
-    message
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_owned)
-        .collect()
+    message.split('`').skip(1).step_by(2).map(str::to_owned).collect()
 }
 
 /// Similarity needed before a name is offered as "did you mean"; below this
@@ -503,10 +468,7 @@ mod tests {
         assert_eq!(doc.table_name(&[]), "the top level");
         assert_eq!(doc.table_name(&key_path!["client"]), "[client]");
         assert_eq!(doc.table_name(&key_path!["site", 0]), "[[site]] \"a\"");
-        assert_eq!(
-            doc.table_name(&key_path!["site", 0, "wan"]),
-            "`wan` of [[site]] \"a\""
-        );
+        assert_eq!(doc.table_name(&key_path!["site", 0, "wan"]), "`wan` of [[site]] \"a\"");
     }
 
     #[test]
@@ -531,10 +493,7 @@ mod tests {
         assert_eq!(doc.locate(at).to_string(), "override `client.poll=15m`");
         doc.apply_override("client.offline.share", "0.5").unwrap();
         let at = doc.span_of(&key_path!["client", "offline", "share"]);
-        assert_eq!(
-            doc.locate(at).to_string(),
-            "override `client.offline.share=0.5`"
-        );
+        assert_eq!(doc.locate(at).to_string(), "override `client.offline.share=0.5`");
     }
 
     #[test]

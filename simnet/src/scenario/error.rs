@@ -65,10 +65,7 @@ pub enum ScenarioError {
     },
 
     /// A key that the format does not have, often a misspelling.
-    #[error(
-        "{at}: unknown key `{key}` in {table}{}",
-        key_hint(suggestion, expected)
-    )]
+    #[error("{at}: unknown key `{key}` in {table}{}", key_hint(suggestion, expected))]
     UnknownKey {
         /// Where the key is written.
         at: Location,

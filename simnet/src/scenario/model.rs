@@ -95,10 +95,7 @@ pub struct BusinessHours {
 
 impl Default for BusinessHours {
     fn default() -> BusinessHours {
-        BusinessHours {
-            window: default_business_window(),
-            days: default_business_days(),
-        }
+        BusinessHours { window: default_business_window(), days: default_business_days() }
     }
 }
 
@@ -307,10 +304,7 @@ pub struct Lan {
 
 impl Default for Lan {
     fn default() -> Lan {
-        Lan {
-            bandwidth: default_lan_bandwidth(),
-            latency: default_lan_latency(),
-        }
+        Lan { bandwidth: default_lan_bandwidth(), latency: default_lan_latency() }
     }
 }
 
@@ -646,13 +640,10 @@ fn de_opt_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Time
 
 /// Parses an RFC 3339 instant such as `2026-03-02T00:00:00Z`.
 pub(crate) fn parse_time(text: &str) -> Result<Time, String> {
-    text.trim()
-        .parse::<jiff::Timestamp>()
-        .map(Time::from_jiff)
-        .map_err(|e| {
-            format!(
-                "`{text}` is not an RFC 3339 time with a UTC offset, such as \
+    text.trim().parse::<jiff::Timestamp>().map(Time::from_jiff).map_err(|e| {
+        format!(
+            "`{text}` is not an RFC 3339 time with a UTC offset, such as \
                  2026-03-02T00:00:00Z ({e})"
-            )
-        })
+        )
+    })
 }

@@ -20,22 +20,15 @@ pub(crate) fn build(
     raw: ScenarioDoc,
     faults: Vec<Fault>,
 ) -> Result<Scenario, ScenarioError> {
-    let check = Checker {
-        doc,
-        start: raw.start,
-        end: raw.start + raw.duration.as_duration(),
-    };
+    let check = Checker { doc, start: raw.start, end: raw.start + raw.duration.as_duration() };
 
     // Durations that divide or repeat must not be zero.
     check.settings(&raw)?;
 
     // Sites first: every other section refers to them by name.
     let (sites, root) = check.sites(raw.site, &raw.master.site)?;
-    let site_names: BTreeMap<&str, usize> = sites
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
+    let site_names: BTreeMap<&str, usize> =
+        sites.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
     check.policies(&raw.policy, &site_names)?;
     let changes = check.changes(raw.change, &raw.policy, &sites, &raw.master.site)?;
     check.status_queries(&raw.status_query, &sites)?;
@@ -73,12 +66,7 @@ impl Checker<'_, '_> {
     fn invalid(&self, path: &[Seg], problem: Problem) -> ScenarioError {
         let at = self.doc.locate(self.doc.span_of(path));
         let (key, table) = self.doc.describe(path);
-        ScenarioError::Invalid {
-            at,
-            key,
-            table,
-            problem,
-        }
+        ScenarioError::Invalid { at, key, table, problem }
     }
 
     /// Errors unless `span` is positive.
@@ -121,10 +109,7 @@ impl Checker<'_, '_> {
         self.positive(raw.duration, &key_path!["duration"])?;
         self.positive(raw.bucket, &key_path!["bucket"])?;
         self.positive(raw.client.poll, &key_path!["client", "poll"])?;
-        self.positive(
-            raw.client.status_every,
-            &key_path!["client", "status_every"],
-        )?;
+        self.positive(raw.client.status_every, &key_path!["client", "status_every"])?;
         if let Some(check) = raw.local.policy_check {
             self.positive(check, &key_path!["local", "policy_check"])?;
         }
@@ -190,16 +175,12 @@ impl Checker<'_, '_> {
         for (i, (site, parent_index)) in raw.into_iter().zip(parents).enumerate() {
             match (&site.parent, &site.wan) {
                 (Some(parent), None) => {
-                    let problem = Problem::MissingWan {
-                        site: site.name.clone(),
-                        parent: parent.clone(),
-                    };
+                    let problem =
+                        Problem::MissingWan { site: site.name.clone(), parent: parent.clone() };
                     return Err(self.invalid(&key_path!["site", i, "wan"], problem));
                 }
                 (None, Some(_)) => {
-                    let problem = Problem::WanOnRoot {
-                        site: site.name.clone(),
-                    };
+                    let problem = Problem::WanOnRoot { site: site.name.clone() };
                     return Err(self.invalid(&key_path!["site", i, "wan"], problem));
                 }
                 _ => {}
@@ -255,10 +236,9 @@ impl Checker<'_, '_> {
         // so `roots` is not empty; report it as a cycle should that change.
         let Some(&root) = roots.first() else {
             let chain = vec![raw[0].name.clone()];
-            return Err(self.invalid(
-                &key_path!["site", 0, "parent"],
-                Problem::ParentCycle { chain },
-            ));
+            return Err(
+                self.invalid(&key_path!["site", 0, "parent"], Problem::ParentCycle { chain })
+            );
         };
         if let Some(&second) = roots.get(1) {
             let problem = Problem::SecondRoot {
@@ -419,15 +399,11 @@ impl Checker<'_, '_> {
     fn faults(&self, faults: &[Fault], sites: &[Site], root: usize) -> Result<(), ScenarioError> {
         for (i, fault) in faults.iter().enumerate() {
             let site = self.site_ref(fault.site(), sites, &key_path!["fault", i, "site"])?;
-            let on_link = matches!(
-                fault,
-                Fault::Partition(_) | Fault::Loss(_) | Fault::Duplicate(_)
-            );
+            let on_link =
+                matches!(fault, Fault::Partition(_) | Fault::Loss(_) | Fault::Duplicate(_));
             if on_link && site == root {
-                let problem = Problem::NoUplink {
-                    site: sites[site].name.clone(),
-                    kind: fault.kind(),
-                };
+                let problem =
+                    Problem::NoUplink { site: sites[site].name.clone(), kind: fault.kind() };
                 return Err(self.invalid(&key_path!["fault", i, "site"], problem));
             }
             match fault {

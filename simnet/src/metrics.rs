@@ -1,0 +1,589 @@
+//! What a run measures: traffic per link, direction and time bucket; the
+//! master's load; propagation delay of every (change, affected client)
+//! pair; staleness; the freshness of the master's view of each site.
+//!
+//! Everything here is fed by the simulator's own bookkeeping (bytes it
+//! carried) and by the nodes' observations (a client applied a revision,
+//! the master assigned one); nothing re-derives protocol behaviour.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use tiersync_engine::outbox::{Observation, Rejection};
+use tiersync_engine::{Client, ClientProfile, MessageKind, Name, NodeId, Time};
+
+use crate::build::Plan;
+use crate::link::Direction;
+use crate::output::{
+    KindSummary, MasterRow, MasterSummary, PropagationRow, PropagationSummary, QuerySummary,
+    RunDetail, SeriesRow, SiteSummary, WanSummary,
+};
+use crate::scenario::Scenario;
+
+/// Largest propagation delay the histogram resolves: 30 days, in ms.
+const MAX_DELAY_MS: u64 = 30 * 86_400 * 1000;
+
+/// Most policies (and platforms) tracked for staleness: one bit each.
+const MAX_TRACKED: usize = 64;
+
+/// One scenario change, as tracked.
+#[derive(Clone, Debug)]
+struct ChangeTrack {
+    made: Option<Time>,
+    policy: usize,
+    revision: Option<u64>,
+    /// Platforms affected, one bit per platform index.
+    platforms: u64,
+    affected: u64,
+    applied: u64,
+}
+
+/// Freshness of the master's view of one site.
+#[derive(Clone, Copy, Debug)]
+struct Fresh {
+    info: Time,
+    since: Time,
+    area_s2: f64,
+}
+
+/// The parts of a summary the observer computes.
+pub struct SummaryParts {
+    pub wan: WanSummary,
+    pub master: MasterSummary,
+    pub propagation: PropagationSummary,
+    pub staleness_client_hours: f64,
+    pub by_kind: BTreeMap<String, KindSummary>,
+    pub sites: Vec<SiteSummary>,
+    pub queries: Vec<QuerySummary>,
+    pub rejections: BTreeMap<String, u64>,
+    pub platforms: Vec<String>,
+}
+
+/// Accumulates a run's measurements.
+pub struct Observer {
+    start: Time,
+    bucket_ns: i64,
+    buckets: usize,
+    keep_detail: bool,
+    links: usize,
+
+    // Traffic per (link, direction, bucket), and totals.
+    link_bytes: Vec<u64>,
+    link_msgs: Vec<u32>,
+    link_busy_ns: Vec<u64>,
+    link_dir_bytes: Vec<[u64; 2]>,
+    link_business: Vec<u64>,
+    wan: WanSummary,
+
+    master: MasterSummary,
+    master_series: Vec<MasterRow>,
+    kinds: [KindSummary; MessageKind::ALL.len()],
+
+    // Propagation and staleness.
+    policy_index: BTreeMap<Name, usize>,
+    policy_platforms: Vec<u64>,
+    platforms: Vec<String>,
+    client_platform: Vec<u8>,
+    client_site: Vec<u16>,
+    changes: Vec<ChangeTrack>,
+    proposals: BTreeMap<(NodeId, u64), usize>,
+    applied: Vec<u64>,
+    master_rev: Vec<u64>,
+    stale_bits: Vec<u64>,
+    stale_since: Vec<Time>,
+    staleness_ns: f64,
+    hist: Histogram<u64>,
+    rows: Vec<PropagationRow>,
+
+    site_names: Vec<Name>,
+    syncs: Vec<(usize, f64)>,
+    sync_count: Vec<u64>,
+    fresh: Vec<Fresh>,
+    queries: Vec<QuerySummary>,
+    asked: Vec<Time>,
+    rejections: BTreeMap<String, u64>,
+}
+
+impl Observer {
+    /// An observer for `sc` run as `plan`.
+    pub fn new(
+        sc: &Scenario,
+        plan: &Plan,
+        clients: &[Client],
+        profiles: &[std::sync::Arc<ClientProfile>],
+        client_profile: &[u32],
+        keep_detail: bool,
+    ) -> Observer {
+        let bucket_ns = i64::try_from(std::time::Duration::from(sc.bucket).as_nanos())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let span = sc.end().0 - sc.start.0;
+        let buckets = (span / bucket_ns + 1) as usize;
+        let links = plan.links.len();
+
+        // Every policy the run can know, and every platform, in order.
+        let mut policy_index = BTreeMap::new();
+        for p in &sc.policies {
+            let n = policy_index.len();
+            policy_index.entry(Name::new(&p.id)).or_insert(n);
+        }
+        for c in &sc.changes {
+            let n = policy_index.len();
+            policy_index.entry(Name::new(&c.policy)).or_insert(n);
+        }
+        let mut platforms: Vec<String> =
+            sc.sites.iter().flat_map(|s| s.clients.keys().cloned()).collect();
+        platforms.sort();
+        platforms.dedup();
+        let platform_of = |name: &str| platforms.iter().position(|p| p == name).unwrap_or(0);
+        let client_platform: Vec<u8> = client_profile
+            .iter()
+            .map(|&p| platform_of(profiles[p as usize].platform.as_str()) as u8)
+            .collect();
+        debug_assert_eq!(client_platform.len(), clients.len());
+
+        let n_policies = policy_index.len();
+        let changes = sc
+            .changes
+            .iter()
+            .map(|c| ChangeTrack {
+                made: None,
+                policy: policy_index[c.policy.as_str()],
+                revision: None,
+                platforms: 0,
+                affected: 0,
+                applied: 0,
+            })
+            .collect();
+        Observer {
+            start: sc.start,
+            bucket_ns,
+            buckets,
+            keep_detail,
+            links,
+            link_bytes: vec![0; links * 2 * buckets],
+            link_msgs: vec![0; links * 2 * buckets],
+            link_busy_ns: vec![0; links * 2 * buckets],
+            link_dir_bytes: vec![[0; 2]; links],
+            link_business: vec![0; links],
+            wan: WanSummary::default(),
+            master: MasterSummary::default(),
+            master_series: vec![MasterRow::default(); buckets],
+            kinds: Default::default(),
+            policy_index,
+            policy_platforms: vec![0; n_policies],
+            platforms,
+            client_platform,
+            client_site: plan.client_site.clone(),
+            changes,
+            proposals: BTreeMap::new(),
+            applied: vec![0; clients.len() * n_policies],
+            master_rev: vec![0; n_policies],
+            stale_bits: vec![0; clients.len()],
+            stale_since: vec![Time::EPOCH; clients.len()],
+            staleness_ns: 0.0,
+            hist: Histogram::new_with_bounds(1, MAX_DELAY_MS, 3)
+                .unwrap_or_else(|_| unreachable!("constant bounds are valid")),
+            rows: Vec::new(),
+            site_names: plan.site_names.clone(),
+            syncs: Vec::new(),
+            sync_count: vec![0; sc.sites.len()],
+            fresh: vec![Fresh { info: sc.start, since: sc.start, area_s2: 0.0 }; sc.sites.len()],
+            queries: sc
+                .status_queries
+                .iter()
+                .map(|q| QuerySummary {
+                    at: q.at.to_string(),
+                    kind: format!("{:?}", q.kind).to_lowercase(),
+                    ..Default::default()
+                })
+                .collect(),
+            asked: vec![Time::EPOCH; sc.status_queries.len()],
+            rejections: BTreeMap::new(),
+        }
+    }
+
+    fn bucket(&self, t: Time) -> usize {
+        (((t.0 - self.start.0) / self.bucket_ns).max(0) as usize).min(self.buckets - 1)
+    }
+
+    /// A message crossed `link` in `dir` starting at `at`, taking `busy`
+    /// of the link's time.
+    pub fn count_link(
+        &mut self,
+        link: usize,
+        dir: Direction,
+        at: Time,
+        bytes: u64,
+        busy: std::time::Duration,
+        business: bool,
+        wan: bool,
+    ) {
+        let d = dir as usize;
+        let slot = (link * 2 + d) * self.buckets + self.bucket(at);
+        self.link_bytes[slot] += bytes;
+        self.link_msgs[slot] += 1;
+        self.add_busy(link, d, at, busy);
+        self.link_dir_bytes[link][d] += bytes;
+        if wan {
+            self.wan.bytes += bytes;
+            self.wan.messages += 1;
+            if business {
+                self.wan.business_hours_bytes += bytes;
+                self.link_business[link] += bytes;
+            }
+        }
+    }
+
+    /// Spreads busy time over the buckets it spans.
+    fn add_busy(&mut self, link: usize, d: usize, at: Time, busy: std::time::Duration) {
+        let mut from = at.0;
+        let to = at.0 + busy.as_nanos() as i64;
+        while from < to {
+            let b = self.bucket(Time(from));
+            let bucket_end = self.start.0 + (b as i64 + 1) * self.bucket_ns;
+            let end = to.min(bucket_end).max(from + 1);
+            self.link_busy_ns[(link * 2 + d) * self.buckets + b] += (end - from) as u64;
+            if b == self.buckets - 1 {
+                break;
+            }
+            from = end;
+        }
+    }
+
+    /// A message of `kind` was sent: `wire` bytes on the wire, `frame`
+    /// bytes of application data.
+    pub fn count_kind(&mut self, kind: MessageKind, wire: u64, frame: u64) {
+        let k = &mut self.kinds[kind as usize];
+        k.messages += 1;
+        k.bytes += wire;
+        k.app_bytes += frame;
+    }
+
+    /// A message to (`sent` false) or from the master.
+    pub fn count_master(&mut self, at: Time, sent: bool, wire: u64) {
+        let b = self.bucket(at);
+        let row = &mut self.master_series[b];
+        if sent {
+            self.master.bytes_out += wire;
+            self.master.messages_out += 1;
+            row.bytes_out += wire;
+            row.messages_out += 1;
+        } else {
+            self.master.bytes_in += wire;
+            self.master.messages_in += 1;
+            row.bytes_in += wire;
+            row.messages_in += 1;
+        }
+    }
+
+    /// The master received information about `site` at `now` (flat: a
+    /// client's report arrived).
+    pub fn site_heard(&mut self, now: Time, site: &Name) {
+        if let Some(i) = self.site_names.iter().position(|s| s == site) {
+            self.advance_fresh(i, now, now);
+        }
+    }
+
+    /// Moves a site's freshness clock to `now`, integrating the age of the
+    /// master's view since the last step; `info` is the time the newest
+    /// information describes.
+    fn advance_fresh(&mut self, site: usize, now: Time, info: Time) {
+        let f = &mut self.fresh[site];
+        let a = (f.since.0 - f.info.0) as f64 / 1e9;
+        let b = (now.0 - f.info.0) as f64 / 1e9;
+        f.area_s2 += (now.0 - f.since.0) as f64 / 1e9 * (a + b) / 2.0;
+        f.since = now;
+        f.info = f.info.max(info);
+    }
+
+    /// A policy exists with `platforms` from the start (an initial policy).
+    pub fn policy_defined(&mut self, policy: &str, platforms: &[String]) {
+        if let Some(&p) = self.policy_index.get(policy) {
+            self.policy_platforms[p] = self.platform_mask(platforms);
+        }
+    }
+
+    fn platform_mask(&self, platforms: &[String]) -> u64 {
+        platforms
+            .iter()
+            .filter_map(|name| self.platforms.iter().position(|p| p == name))
+            .fold(0u64, |m, i| m | 1u64 << (i % MAX_TRACKED))
+    }
+
+    /// A change was made at `now`; `platforms` is its new platform list,
+    /// if it gives one.
+    pub fn change_made(&mut self, change: usize, now: Time, platforms: Option<&[String]>) {
+        let p = self.changes[change].policy;
+        if let Some(list) = platforms {
+            self.policy_platforms[p] = self.platform_mask(list);
+        }
+        self.changes[change].made = Some(now);
+    }
+
+    /// The proposal id under which `origin` makes `change`.
+    pub fn proposal_origin(&mut self, origin: NodeId, proposal: u64, change: usize) {
+        self.proposals.insert((origin, proposal), change);
+    }
+
+    /// A status query was asked.
+    pub fn query_asked(&mut self, query: usize, now: Time) {
+        self.asked[query] = now;
+    }
+
+    /// Records one observation of `node` (`client` is its client index).
+    pub fn record(&mut self, now: Time, node: NodeId, client: Option<u32>, o: Observation, plan: &Plan) {
+        match o {
+            Observation::RevisionAssigned { policy, revision, origin, proposal, .. } => {
+                self.assigned(now, &policy, revision.0, origin, proposal);
+            }
+            Observation::Applied { policy, revision } => {
+                if let Some(c) = client {
+                    self.applied(now, c as usize, &policy, revision.0);
+                }
+            }
+            Observation::SyncStarted { attempt: 1 } => {
+                let site = plan.site_of(node);
+                self.sync_count[site] += 1;
+                if self.keep_detail {
+                    self.syncs.push((site, now.0 as f64 / 1e9));
+                }
+            }
+            Observation::StatsStored { sites, .. } if node.0 == 0 => {
+                for (site, as_of) in sites {
+                    if let Some(i) = self.site_names.iter().position(|s| *s == site) {
+                        self.advance_fresh(i, now, as_of);
+                    }
+                }
+            }
+            Observation::StatusAnswered { query, answer } => {
+                let Some(q) = self.queries.get_mut(query as usize) else { return };
+                let asked = self.asked[query as usize];
+                q.answered_after_seconds = Some(now.saturating_since(asked).as_secs_f64());
+                q.sites_answered = answer.sites.iter().map(|s| s.site.to_string()).collect();
+                q.sites_missing = answer.missing.iter().map(|s| s.to_string()).collect();
+                q.clients_counted = answer.sites.iter().map(|s| s.clients()).sum::<u64>()
+                    + u64::from(answer.client.is_some());
+                q.error = answer.error.map(|e| format!("{e:?}"));
+            }
+            Observation::Rejected { reason, .. } => {
+                *self.rejections.entry(rejection_key(&reason)).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+
+    /// The master gave a revision: for a scenario change, every client of
+    /// an affected platform still on an older revision becomes stale.
+    fn assigned(&mut self, now: Time, policy: &Name, revision: u64, origin: NodeId, proposal: u64) {
+        let Some(&p) = self.policy_index.get(policy) else { return };
+        self.master_rev[p] = self.master_rev[p].max(revision);
+        let Some(&c) = self.proposals.get(&(origin, proposal)) else { return };
+        let mask = self.policy_platforms[p];
+        self.changes[c].revision = Some(revision);
+        self.changes[c].platforms = mask;
+
+        let n = self.policy_platforms.len();
+        let bit = 1u64 << (p % MAX_TRACKED);
+        let mut affected = 0;
+        for client in 0..self.stale_bits.len() {
+            if mask & (1u64 << (self.client_platform[client] as usize % MAX_TRACKED)) == 0 {
+                continue;
+            }
+            affected += 1;
+            if self.applied[client * n + p] < revision && self.stale_bits[client] & bit == 0 {
+                if self.stale_bits[client] == 0 {
+                    self.stale_since[client] = now;
+                }
+                self.stale_bits[client] |= bit;
+            }
+        }
+        self.changes[c].affected = affected;
+    }
+
+    /// A client applied a revision: it ends the propagation of every change
+    /// up to that revision, and perhaps its staleness.
+    fn applied(&mut self, now: Time, client: usize, policy: &Name, revision: u64) {
+        let Some(&p) = self.policy_index.get(policy) else { return };
+        let n = self.policy_platforms.len();
+        let slot = client * n + p;
+        let prev = self.applied[slot];
+        if revision <= prev {
+            return;
+        }
+        self.applied[slot] = revision;
+
+        let platform = self.client_platform[client];
+        let bit = 1u64 << (platform as usize % MAX_TRACKED);
+        for (i, ch) in self.changes.iter_mut().enumerate() {
+            let (Some(rev), Some(made)) = (ch.revision, ch.made) else { continue };
+            if ch.policy == p && rev > prev && rev <= revision && ch.platforms & bit != 0 {
+                let delay_ms = now.saturating_since(made).as_millis() as u64;
+                let _ = self.hist.record(delay_ms.clamp(1, MAX_DELAY_MS));
+                ch.applied += 1;
+                if self.keep_detail {
+                    self.rows.push(PropagationRow {
+                        change: i as u16,
+                        site: self.client_site[client],
+                        platform,
+                        delay_ms,
+                    });
+                }
+            }
+        }
+
+        let pbit = 1u64 << (p % MAX_TRACKED);
+        if self.stale_bits[client] & pbit != 0 && revision >= self.master_rev[p] {
+            self.stale_bits[client] &= !pbit;
+            if self.stale_bits[client] == 0 {
+                let since = self.stale_since[client];
+                self.staleness_ns += now.saturating_since(since).as_nanos() as f64;
+            }
+        }
+    }
+
+    /// Closes the books at `end`.
+    pub fn finish(mut self, end: Time, plan: &Plan, sc: &Scenario) -> (SummaryParts, RunDetail) {
+        // Clients still stale, and every site's freshness, run to the end.
+        for client in 0..self.stale_bits.len() {
+            if self.stale_bits[client] != 0 {
+                let since = self.stale_since[client];
+                self.staleness_ns += end.saturating_since(since).as_nanos() as f64;
+            }
+        }
+        for site in 0..self.fresh.len() {
+            let info = self.fresh[site].info;
+            self.advance_fresh(site, end, info);
+        }
+        let run_s = (end.0 - self.start.0).max(1) as f64 / 1e9;
+
+        // Utilisation per link: busy time over bucket time, at its peak.
+        let peak = |link: usize| -> f64 {
+            let mut best = 0u64;
+            for d in 0..2 {
+                let base = (link * 2 + d) * self.buckets;
+                best = best.max(*self.link_busy_ns[base..base + self.buckets].iter().max().unwrap_or(&0));
+            }
+            best as f64 / self.bucket_ns as f64
+        };
+        let mut wan = self.wan.clone();
+        wan.peak_utilization =
+            (0..self.links).filter(|&l| plan.links[l].wan).map(peak).fold(0.0, f64::max);
+
+        let never: u64 = self.changes.iter().map(|c| c.affected.saturating_sub(c.applied)).sum();
+        let q = |x: f64| self.hist.value_at_quantile(x) as f64 / 1000.0;
+        let propagation = if self.hist.is_empty() {
+            PropagationSummary { never_applied: never, ..Default::default() }
+        } else {
+            PropagationSummary {
+                count: self.hist.len(),
+                never_applied: never,
+                p50: q(0.5),
+                p90: q(0.9),
+                p99: q(0.99),
+                max: self.hist.max() as f64 / 1000.0,
+            }
+        };
+
+        let by_kind = MessageKind::ALL
+            .iter()
+            .map(|k| (k.as_str().to_string(), self.kinds[*k as usize].clone()))
+            .collect();
+
+        let sites = sc
+            .sites
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let (up, down, business, util) = match plan.wan_link[i] {
+                    Some(l) => {
+                        let [u, d] = self.link_dir_bytes[l];
+                        (u, d, self.link_business[l], peak(l))
+                    }
+                    None => (0, 0, 0, 0.0),
+                };
+                let f = &self.fresh[i];
+                SiteSummary {
+                    site: s.name.clone(),
+                    timezone: s.timezone_name.clone(),
+                    clients: s.client_count(),
+                    wan_bytes_up: up,
+                    wan_bytes_down: down,
+                    business_hours_bytes: business,
+                    peak_utilization: util,
+                    syncs: self.sync_count[i],
+                    master_view_age_hours_mean: f.area_s2 / run_s / 3600.0,
+                    master_view_age_hours_end: (end.0 - f.info.0) as f64 / 1e9 / 3600.0,
+                }
+            })
+            .collect();
+
+        let mut timeseries = Vec::new();
+        for link in 0..self.links {
+            for d in 0..2 {
+                let base = (link * 2 + d) * self.buckets;
+                for b in 0..self.buckets {
+                    if self.link_msgs[base + b] > 0 {
+                        timeseries.push(SeriesRow {
+                            bucket: b as u32,
+                            link: link as u16,
+                            dir: d as u8,
+                            bytes: self.link_bytes[base + b],
+                            messages: u64::from(self.link_msgs[base + b]),
+                            busy_seconds: self.link_busy_ns[base + b] as f64 / 1e9,
+                        });
+                    }
+                }
+            }
+        }
+        let detail = RunDetail {
+            bucket_seconds: (self.bucket_ns / 1_000_000_000) as u64,
+            start_unix: self.start.as_secs(),
+            links: plan
+                .links
+                .iter()
+                .map(|l| crate::output::LinkInfo {
+                    name: format!("{}:{}", if l.wan { "wan" } else { "lan" }, sc.sites[l.site].name),
+                    site: l.site,
+                    wan: l.wan,
+                    bandwidth_bps: l.config.bandwidth_bps,
+                })
+                .collect(),
+            timeseries,
+            master_series: std::mem::take(&mut self.master_series),
+            propagation: std::mem::take(&mut self.rows),
+            changes: sc
+                .changes
+                .iter()
+                .map(|c| format!("{} {} at {}", c.policy, c.origin, c.at))
+                .collect(),
+            syncs: std::mem::take(&mut self.syncs),
+        };
+        let parts = SummaryParts {
+            wan,
+            master: self.master.clone(),
+            propagation,
+            staleness_client_hours: self.staleness_ns / 1e9 / 3600.0,
+            by_kind,
+            sites,
+            queries: self.queries.clone(),
+            rejections: self.rejections.clone(),
+            platforms: self.platforms.clone(),
+        };
+        (parts, detail)
+    }
+}
+
+/// A short, stable name for a rejection reason.
+fn rejection_key(r: &Rejection) -> String {
+    match r {
+        Rejection::UnknownPeer => "unknown_peer".into(),
+        Rejection::WrongSite => "wrong_site".into(),
+        Rejection::RevisionFromFuture { .. } => "revision_from_future".into(),
+        Rejection::UnknownPolicy(_) => "unknown_policy".into(),
+        Rejection::Integrity(_) => "integrity".into(),
+        Rejection::RefusedByPeer(code) => format!("refused_by_peer:{code:?}"),
+        Rejection::Unexpected => "unexpected".into(),
+        _ => "other".into(),
+    }
+}

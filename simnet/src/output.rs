@@ -1,0 +1,258 @@
+//! What a run produces: the summary printed as JSON by `tiersync run
+//! --json`, and the detail the report writer draws from.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::transport::TransportModel;
+
+/// The summary of one run: every field but `wall_seconds` depends only on
+/// the scenario, the strategy and the seed.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    /// Scenario name.
+    pub scenario: String,
+    /// `tiered`, `flat` or `flat-conditional`.
+    pub strategy: String,
+    /// The seed the run used.
+    pub seed: u64,
+    /// SHA-256 (first 16 bytes, hex) over every delivered message's time,
+    /// sender, receiver, kind and length: equal hashes, equal runs.
+    pub trace_hash: String,
+    /// Simulated time covered, seconds.
+    pub simulated_seconds: f64,
+    /// Wall-clock time the run took, seconds: the only field that varies.
+    pub wall_seconds: f64,
+    /// Events processed (deliveries, timers, scenario actions).
+    pub events: u64,
+    /// Messages delivered to a node.
+    pub delivered_messages: u64,
+    /// WAN totals over every WAN link and direction.
+    pub wan: WanSummary,
+    /// The master's own traffic.
+    pub master: MasterSummary,
+    /// Policy propagation delay over every (change, affected client) pair.
+    pub propagation_seconds: PropagationSummary,
+    /// Client-hours spent running a policy revision older than the newest
+    /// one for the client, counted from each change's assignment.
+    pub staleness_client_hours: f64,
+    /// Client counts.
+    pub clients: ClientSummary,
+    /// Messages and bytes per message kind (bytes on the wire, overhead
+    /// included, counted once per message; `app_bytes` is frame bytes).
+    pub by_kind: BTreeMap<String, KindSummary>,
+    /// Per site: WAN bytes of its link, business-hours share, syncs, and
+    /// the freshness of the master's view of it.
+    pub sites: Vec<SiteSummary>,
+    /// Answers to the scenario's status queries.
+    pub status_queries: Vec<QuerySummary>,
+    /// Messages lost on links (loss, partitions), and to nodes that were
+    /// down.
+    pub lost_messages: u64,
+    /// Input the nodes rejected (by reason), e.g. integrity failures.
+    pub rejections: BTreeMap<String, u64>,
+    /// How frame bytes became wire bytes.
+    pub transport_model: TransportModel,
+}
+
+/// WAN totals.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WanSummary {
+    /// Bytes on the wire, a message counted once per WAN link it crosses.
+    pub bytes: u64,
+    /// Messages, counted like bytes.
+    pub messages: u64,
+    /// Bytes sent while the site at the child end of the link was in its
+    /// local business hours.
+    pub business_hours_bytes: u64,
+    /// Highest share of a WAN link's capacity used by this strategy's own
+    /// traffic in any one bucket, 0 to 1.
+    pub peak_utilization: f64,
+}
+
+/// The master's traffic.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MasterSummary {
+    /// Bytes received, on the wire.
+    pub bytes_in: u64,
+    /// Bytes sent, on the wire.
+    pub bytes_out: u64,
+    /// Messages received.
+    pub messages_in: u64,
+    /// Messages sent.
+    pub messages_out: u64,
+}
+
+/// Propagation delay percentiles, seconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PropagationSummary {
+    /// (change, client) pairs that applied.
+    pub count: u64,
+    /// (change, client) pairs that had not applied when the run ended.
+    pub never_applied: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+/// Client counts.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ClientSummary {
+    /// Clients simulated.
+    pub total: u64,
+    /// Clients switched on when the run ended.
+    pub online_at_end: u64,
+    /// Clients whose statistics the master holds at the end (directly, or
+    /// in the consolidated uploads of the local servers).
+    pub reporting_at_master: u64,
+}
+
+/// Traffic of one message kind.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct KindSummary {
+    /// Messages sent.
+    pub messages: u64,
+    /// Bytes on the wire.
+    pub bytes: u64,
+    /// Frame bytes (the engine's encoded length).
+    pub app_bytes: u64,
+}
+
+/// One site's totals.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SiteSummary {
+    /// Site name.
+    pub site: String,
+    /// IANA time zone.
+    pub timezone: String,
+    /// Clients at the site.
+    pub clients: u64,
+    /// Bytes on the site's WAN link towards its parent (0 for the root).
+    pub wan_bytes_up: u64,
+    /// Bytes on the site's WAN link from its parent.
+    pub wan_bytes_down: u64,
+    /// Of those, bytes during the site's business hours.
+    pub business_hours_bytes: u64,
+    /// Highest utilisation of the site's WAN link in one bucket, 0 to 1.
+    pub peak_utilization: f64,
+    /// Scheduled synchronisations its local server started.
+    pub syncs: u64,
+    /// Mean age of the master's newest information about the site, hours.
+    pub master_view_age_hours_mean: f64,
+    /// Age of it at the end of the run, hours.
+    pub master_view_age_hours_end: f64,
+}
+
+/// The answer to one `[[status_query]]`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct QuerySummary {
+    /// When it was asked.
+    pub at: String,
+    /// `current` or `historical`.
+    pub kind: String,
+    /// When it was answered, seconds after it was asked.
+    pub answered_after_seconds: Option<f64>,
+    /// Sites in the answer.
+    pub sites_answered: Vec<String>,
+    /// Sites that did not answer in time.
+    pub sites_missing: Vec<String>,
+    /// Clients counted in the answer.
+    pub clients_counted: u64,
+    /// An error, for a drill-down that could not be served.
+    pub error: Option<String>,
+}
+
+/// The detail behind a summary, for reports and CSV files.
+#[derive(Clone, Debug, Default)]
+pub struct RunDetail {
+    /// Width of a time bucket, seconds.
+    pub bucket_seconds: u64,
+    /// Start of the run, Unix seconds.
+    pub start_unix: i64,
+    /// Link names, by link id (`wan:tokyo`, `lan:tokyo`).
+    pub links: Vec<LinkInfo>,
+    /// Per bucket, link and direction: bytes and messages (only non-empty
+    /// rows).
+    pub timeseries: Vec<SeriesRow>,
+    /// Per bucket: master bytes and messages in and out.
+    pub master_series: Vec<MasterRow>,
+    /// Every (change, client) delay.
+    pub propagation: Vec<PropagationRow>,
+    /// Change descriptions, by change index.
+    pub changes: Vec<String>,
+    /// Every scheduled synchronisation started: site index, Unix seconds.
+    pub syncs: Vec<(usize, f64)>,
+}
+
+/// A link of the simulated network.
+#[derive(Clone, Debug)]
+pub struct LinkInfo {
+    /// Display name, `wan:<site>` or `lan:<site>`.
+    pub name: String,
+    /// The site index the link belongs to.
+    pub site: usize,
+    /// Whether it is a WAN link.
+    pub wan: bool,
+    /// Capacity, bits per second.
+    pub bandwidth_bps: u64,
+}
+
+/// One time-series row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesRow {
+    /// Bucket index from the start.
+    pub bucket: u32,
+    /// Link id.
+    pub link: u16,
+    /// 0 up (towards the parent), 1 down.
+    pub dir: u8,
+    /// Bytes on the wire.
+    pub bytes: u64,
+    /// Messages.
+    pub messages: u64,
+    /// Seconds the link direction was busy with this traffic.
+    pub busy_seconds: f64,
+}
+
+/// The master's load in one bucket.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MasterRow {
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Messages received.
+    pub messages_in: u64,
+    /// Messages sent.
+    pub messages_out: u64,
+}
+
+/// One (change, client) propagation delay.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PropagationRow {
+    /// Change index in the scenario.
+    pub change: u16,
+    /// Site index of the client.
+    pub site: u16,
+    /// Platform index (into the sorted platform list).
+    pub platform: u8,
+    /// Delay, milliseconds.
+    pub delay_ms: u64,
+}
+
+/// A run's full output.
+#[derive(Clone, Debug)]
+pub struct RunOutput {
+    /// The summary.
+    pub summary: RunSummary,
+    /// The detail.
+    pub detail: RunDetail,
+    /// Platform names by index.
+    pub platforms: Vec<String>,
+}

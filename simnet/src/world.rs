@@ -1,0 +1,758 @@
+//! The simulation: the engine's real nodes on a simulated network.
+//!
+//! [`run`] builds a master, local servers and clients from a scenario,
+//! places them at their sites, and processes events in time order: message
+//! deliveries, node timers and scenario actions (changes, status queries,
+//! faults). Messages cross the links between the sender's and receiver's
+//! sites, each charged the exact length of its encoded frame plus the
+//! transport model's overhead. Nothing here decides what a node does: the
+//! simulator only carries messages and reads observations.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::SeedableRng as _;
+use rand::RngExt as _;
+use rand_pcg::Pcg64Mcg;
+use sha2::{Digest as _, Sha256};
+use tiersync_engine::codec::encoded_len;
+use tiersync_engine::message::Scope;
+use tiersync_engine::outbox::Observation;
+use tiersync_engine::{
+    Blob, Client, ClientProfile, Local, LocalConfig, Master, MasterConfig, Message, MessageKind,
+    Name, NodeId, Outbox, PolicyChange, PolicyVerifier, ServeMode, StatusKind, Time, Timer,
+};
+
+use crate::build::{self, Plan, ServerRef};
+use crate::link::{Direction, Link, Transmission};
+use crate::metrics::Observer;
+use crate::output::{RunOutput, RunSummary};
+use crate::queue::EventQueue;
+use crate::scenario::{CrashTarget, Fault, Scenario, SkewTarget, Strategy};
+use crate::seeds;
+use crate::transport::TransportModel;
+
+/// How to run a scenario.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The strategy to simulate.
+    pub strategy: Strategy,
+    /// The seed; `None` takes the scenario's.
+    pub seed: Option<u64>,
+    /// Keep every propagation delay and time-series row (for reports).
+    pub keep_detail: bool,
+}
+
+/// Callbacks a caller may hook into a run (progress bars, trace files).
+pub trait Hooks {
+    /// Called now and then with the simulated time reached.
+    fn progress(&mut self, _now: Time) {}
+    /// Called for every delivered message, when `wants_trace` is set.
+    fn delivered(&mut self, _row: &TraceRow<'_>) {}
+    /// Whether [`Hooks::delivered`] should be called.
+    fn wants_trace(&self) -> bool {
+        false
+    }
+}
+
+/// Hooks that do nothing.
+pub struct NoHooks;
+impl Hooks for NoHooks {}
+
+/// One delivered message, for `--trace`.
+#[derive(Debug)]
+pub struct TraceRow<'a> {
+    /// Delivery time.
+    pub at: Time,
+    /// Sender.
+    pub from: NodeId,
+    /// Sender's site.
+    pub from_site: &'a str,
+    /// Receiver.
+    pub to: NodeId,
+    /// Receiver's site.
+    pub to_site: &'a str,
+    /// WAN links crossed, `;`-separated site names of their child ends.
+    pub wan_links: String,
+    /// Message kind.
+    pub kind: &'static str,
+    /// Bytes on the wire.
+    pub bytes: u64,
+}
+
+/// A scenario action scheduled at a time.
+#[derive(Clone, Copy, Debug)]
+enum Action {
+    InitialPolicies,
+    Change(usize),
+    Query(usize),
+    Crash(usize),
+    Restart(usize),
+    GoOffline(u32),
+    ComeBack(u32),
+}
+
+/// An event in the queue.
+enum Event {
+    Deliver { from: NodeId, to: NodeId, msg: Box<Message> },
+    Timer { node: NodeId, epoch: u32, timer: Timer },
+    Action(Action),
+}
+
+/// Proposal ids of the initial policies, apart from change indices.
+const INITIAL_PROPOSAL_BASE: u64 = 1 << 40;
+
+/// Runs `scenario` and returns its summary and detail.
+pub fn run(scenario: &Scenario, opts: &RunOptions, hooks: &mut dyn Hooks) -> RunOutput {
+    #[allow(clippy::disallowed_methods)] // Timing the run is the one wall-clock reading.
+    let wall = std::time::Instant::now();
+    let mut w = World::new(scenario, opts);
+    w.run(hooks);
+    w.finish(wall.elapsed().as_secs_f64())
+}
+
+/// Everything a run holds.
+struct World<'a> {
+    sc: &'a Scenario,
+    strategy: Strategy,
+    seed: u64,
+    plan: Plan,
+    master: Master,
+    locals: Vec<Local>,
+    clients: Vec<Client>,
+    /// Incarnation per node: timers of an earlier one are dropped.
+    epoch: Vec<u32>,
+    /// Whether each node is up (not crashed, not switched off).
+    up: Vec<bool>,
+    /// Clock offset per node, nanoseconds (fault `skew`).
+    skew: Vec<i64>,
+    links: Vec<Link>,
+    queue: EventQueue<Event>,
+    out: Outbox,
+    net_rng: Pcg64Mcg,
+    transport: TransportModel,
+    obs: Observer,
+    trace: Sha256,
+    events: u64,
+    delivered: u64,
+    lost: u64,
+    now: Time,
+    profiles: Vec<Arc<ClientProfile>>,
+    client_profile: Vec<u32>,
+}
+
+impl<'a> World<'a> {
+    fn new(sc: &'a Scenario, opts: &RunOptions) -> World<'a> {
+        let seed = opts.seed.unwrap_or(sc.seed);
+        let plan = build::plan(sc, opts.strategy);
+        let secret = seeds::derive_key(seed, "master-key");
+        let signer = tiersync_engine::PolicySigner::from_secret(secret);
+        let verifier = PolicyVerifier::new(signer.public());
+        let transport = TransportModel::default();
+
+        // The master.
+        let mut mcfg = MasterConfig::new(
+            NodeId(0),
+            plan.site_names[plan.root].clone(),
+            plan.site_names.clone(),
+            plan.children_of_master.clone(),
+            secret,
+        );
+        mcfg.client_mode = match opts.strategy {
+            Strategy::Flat => ServeMode::Full,
+            _ => ServeMode::Conditional,
+        };
+        mcfg.log_keep = sc.master.log_keep as usize;
+        mcfg.status_deadline = sc.local.status_deadline.into();
+        mcfg.stale_after = sc.local.stale_after.into();
+        let master = Master::new(mcfg);
+
+        // Local servers.
+        let locals: Vec<Local> = plan
+            .locals
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let site = &sc.sites[l.site];
+                let id = NodeId(1 + i as u32);
+                let mut cfg = LocalConfig::new(
+                    id,
+                    plan.site_names[l.site].clone(),
+                    l.parent,
+                    site.timezone.clone(),
+                    verifier.clone(),
+                    seeds::derive(seed, "local", i as u64),
+                );
+                cfg.sync_window = tiersync_engine::schedule::DailyWindow {
+                    start_min: sc.local.sync_window.start_minute(),
+                    end_min: sc.local.sync_window.end_minute(),
+                };
+                cfg.policy_check = sc.local.policy_check.map(Into::into);
+                cfg.children = l.children.clone();
+                cfg.log_keep = sc.master.log_keep as usize;
+                cfg.stale_after = sc.local.stale_after.into();
+                cfg.request_timeout = cfg.request_timeout.max(sc.local.retry.into());
+                cfg.request_timeout = sc.local.retry.into();
+                Local::new(cfg)
+            })
+            .collect();
+
+        // Clients, one shared profile per (site, platform).
+        let inventory = Blob::filler(sc.client.inventory.bytes() as usize, seed);
+        let mut profiles = Vec::new();
+        let mut clients = Vec::with_capacity(plan.client_count as usize);
+        let mut client_profile = Vec::with_capacity(plan.client_count as usize);
+        for (site_idx, site) in sc.sites.iter().enumerate() {
+            for (platform, &count) in &site.clients {
+                let server = match plan.client_server[site_idx] {
+                    ServerRef::Master => NodeId(0),
+                    ServerRef::Local(i) => NodeId(1 + i as u32),
+                };
+                let profile = Arc::new(ClientProfile {
+                    site: plan.site_names[site_idx].clone(),
+                    platform: Name::new(platform),
+                    server,
+                    poll: sc.client.poll.into(),
+                    splay: sc.client.splay.into(),
+                    status_every: sc.client.status_every.into(),
+                    inventory: inventory.clone(),
+                    engine_version: sc.client.engine_version,
+                    threat_rate: 0.001,
+                    scan_every: Duration::from_secs(86_400),
+                    wake_splay: Duration::from_secs(60),
+                    verifier: verifier.clone(),
+                });
+                let pidx = profiles.len() as u32;
+                profiles.push(profile.clone());
+                for _ in 0..count {
+                    let id = NodeId(plan.client_base + clients.len() as u32);
+                    let cseed = seeds::derive(seed, "client", u64::from(id.0));
+                    clients.push(Client::new(id, profile.clone(), cseed));
+                    client_profile.push(pidx);
+                }
+            }
+        }
+
+        let node_count = plan.client_base as usize + clients.len();
+        let links = plan.links.iter().map(|l| Link::new(l.config.clone())).collect();
+        let obs = Observer::new(sc, &plan, &clients, &profiles, &client_profile, opts.keep_detail);
+
+        let mut w = World {
+            sc,
+            strategy: opts.strategy,
+            seed,
+            plan,
+            master,
+            locals,
+            clients,
+            epoch: vec![0; node_count],
+            up: vec![true; node_count],
+            skew: vec![0; node_count],
+            links,
+            queue: EventQueue::with_capacity(node_count * 2 + 1024),
+            out: Outbox::new(),
+            net_rng: Pcg64Mcg::seed_from_u64(seeds::derive(seed, "network", 0)),
+            transport,
+            obs,
+            trace: Sha256::new(),
+            events: 0,
+            delivered: 0,
+            lost: 0,
+            now: sc.start,
+            profiles,
+            client_profile,
+        };
+        w.schedule_scenario();
+        w
+    }
+
+    /// Puts the scenario's actions and faults in the queue and starts
+    /// every node.
+    fn schedule_scenario(&mut self) {
+        let sc = self.sc;
+        let start = sc.start;
+        self.queue.push(start, Event::Action(Action::InitialPolicies));
+
+        // Link faults are properties of the links; node faults are events.
+        for (i, f) in sc.faults.iter().enumerate() {
+            let site = sc.site_index(f.site()).unwrap_or(0);
+            match f {
+                Fault::Partition(p) => {
+                    if let Some(l) = self.plan.wan_link[site] {
+                        self.links[l].add_partition(p.from, p.to);
+                    }
+                }
+                Fault::Loss(p) => {
+                    if let Some(l) = self.plan.wan_link[site] {
+                        let from = p.from.unwrap_or(start);
+                        let to = p.to.unwrap_or(sc.end());
+                        self.links[l].add_loss_window(from, to, p.rate.value());
+                    }
+                }
+                Fault::Duplicate(p) => {
+                    if let Some(l) = self.plan.wan_link[site] {
+                        self.links[l].add_duplicate_window(start, sc.end(), p.rate.value());
+                    }
+                }
+                Fault::Crash(c) => {
+                    self.queue.push(c.at, Event::Action(Action::Crash(i)));
+                    let back = c.at + Duration::from(c.restart_after);
+                    self.queue.push(back, Event::Action(Action::Restart(i)));
+                }
+                Fault::Skew(s) => {
+                    let ns = s.offset.as_nanos();
+                    for node in self.nodes_of(site, s.node == SkewTarget::Local) {
+                        self.skew[node.0 as usize] = ns;
+                    }
+                }
+            }
+        }
+
+        for (i, _) in sc.changes.iter().enumerate() {
+            self.queue.push(sc.changes[i].at, Event::Action(Action::Change(i)));
+        }
+        for (i, q) in sc.status_queries.iter().enumerate() {
+            self.queue.push(q.at, Event::Action(Action::Query(i)));
+        }
+
+        // Laptops that go off for days: a share of clients, chosen by seed.
+        if let Some(off) = &sc.client.offline {
+            let mut rng = Pcg64Mcg::seed_from_u64(seeds::derive(self.seed, "offline", 0));
+            let every: Duration = off.every.into();
+            for c in 0..self.clients.len() as u32 {
+                if rng.random_bool(off.share.value()) {
+                    let phase = rng.random_range(0..every.as_nanos() as u64);
+                    let at = start + Duration::from_nanos(phase);
+                    self.queue.push(at, Event::Action(Action::GoOffline(c)));
+                }
+            }
+        }
+
+        // Start every node.
+        for i in 0..self.locals.len() {
+            let id = NodeId(1 + i as u32);
+            let now = self.node_now(id);
+            self.locals[i].handle_start(now, &mut self.out);
+            self.drain(id);
+        }
+        for i in 0..self.clients.len() {
+            let id = NodeId(self.plan.client_base + i as u32);
+            let now = self.node_now(id);
+            self.clients[i].handle_start(now, &mut self.out);
+            self.drain(id);
+        }
+    }
+
+    /// The nodes of a site: its local server, or its clients.
+    fn nodes_of(&self, site: usize, local: bool) -> Vec<NodeId> {
+        if local {
+            self.plan
+                .locals
+                .iter()
+                .position(|l| l.site == site)
+                .map(|i| vec![NodeId(1 + i as u32)])
+                .unwrap_or_default()
+        } else {
+            let (from, to) = self.plan.client_range[site];
+            (from..to).map(|i| NodeId(self.plan.client_base + i)).collect()
+        }
+    }
+
+    /// The time a node's own clock shows.
+    fn node_now(&self, id: NodeId) -> Time {
+        Time(self.now.0 + self.skew[id.0 as usize])
+    }
+
+    fn run(&mut self, hooks: &mut dyn Hooks) {
+        let end = self.sc.end();
+        let trace = hooks.wants_trace();
+        let mut next_progress = 0u64;
+        while let Some((at, event)) = self.queue.pop() {
+            if at > end {
+                break;
+            }
+            self.now = at;
+            self.events += 1;
+            if self.events >= next_progress {
+                hooks.progress(at);
+                next_progress = self.events + 1_000_000;
+            }
+            match event {
+                Event::Deliver { from, to, msg } => self.deliver(from, to, *msg, trace, hooks),
+                Event::Timer { node, epoch, timer } => {
+                    if self.epoch[node.0 as usize] == epoch && self.up[node.0 as usize] {
+                        self.fire(node, timer);
+                    }
+                }
+                Event::Action(a) => self.act(a),
+            }
+        }
+        self.now = end;
+        hooks.progress(end);
+    }
+
+    fn deliver(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        msg: Message,
+        trace: bool,
+        hooks: &mut dyn Hooks,
+    ) {
+        if !self.up[to.0 as usize] {
+            self.lost += 1;
+            return;
+        }
+        let kind = msg.kind();
+        let len = encoded_len(&msg) as u64;
+        self.delivered += 1;
+        self.trace.update(self.now.0.to_le_bytes());
+        self.trace.update(from.0.to_le_bytes());
+        self.trace.update(to.0.to_le_bytes());
+        self.trace.update([kind as u8]);
+        self.trace.update(len.to_le_bytes());
+        if trace {
+            let (fs, ts) = (self.plan.site_of(from), self.plan.site_of(to));
+            let wan_links = self.plan.paths[fs][ts]
+                .iter()
+                .filter(|h| self.plan.links[h.link].wan)
+                .map(|h| self.sc.sites[self.plan.links[h.link].site].name.as_str())
+                .collect::<Vec<_>>()
+                .join(";");
+            hooks.delivered(&TraceRow {
+                at: self.now,
+                from,
+                from_site: &self.sc.sites[fs].name,
+                to,
+                to_site: &self.sc.sites[ts].name,
+                wan_links,
+                kind: kind.as_str(),
+                bytes: self.wire_bytes(from, to, kind, len),
+            });
+        }
+        if to == NodeId(0)
+            && let Message::Report { report } = &msg
+        {
+            self.obs.site_heard(self.now, &report.site);
+        }
+
+        let now = self.node_now(to);
+        let idx = to.0 as usize;
+        if to.0 == 0 {
+            self.master.handle_message(now, from, msg, &mut self.out);
+        } else if idx < self.plan.client_base as usize {
+            self.locals[idx - 1].handle_message(now, from, msg, &mut self.out);
+        } else {
+            let c = idx - self.plan.client_base as usize;
+            self.clients[c].handle_message(now, from, msg, &mut self.out);
+        }
+        self.drain(to);
+    }
+
+    fn fire(&mut self, node: NodeId, timer: Timer) {
+        let now = self.node_now(node);
+        let idx = node.0 as usize;
+        if node.0 == 0 {
+            self.master.handle_timer(now, timer, &mut self.out);
+        } else if idx < self.plan.client_base as usize {
+            self.locals[idx - 1].handle_timer(now, timer, &mut self.out);
+        } else {
+            let c = idx - self.plan.client_base as usize;
+            self.clients[c].handle_timer(now, timer, &mut self.out);
+        }
+        self.drain(node);
+    }
+
+    /// Carries out what a node asked for: sends, timers, observations.
+    fn drain(&mut self, node: NodeId) {
+        while let Some(t) = self.out.poll_transmit() {
+            self.send(node, t.to, t.msg);
+        }
+        let epoch = self.epoch[node.0 as usize];
+        let skew = self.skew[node.0 as usize];
+        while let Some((at, timer)) = self.out.poll_timer() {
+            // The node asked in its own clock; the queue runs on true time.
+            let at = Time(at.0 - skew).max(self.now);
+            self.queue.push(at, Event::Timer { node, epoch, timer });
+        }
+        while let Some(o) = self.out.poll_observation() {
+            self.observe(node, o);
+        }
+    }
+
+    /// Wire bytes of one message: frame plus transport overhead, plus
+    /// connection setup and teardown for client exchanges, which open a
+    /// connection each (an agent polling over HTTPS).
+    fn wire_bytes(&self, from: NodeId, to: NodeId, kind: MessageKind, frame: u64) -> u64 {
+        let mut bytes = self.transport.wire_bytes(frame);
+        let client_side = from.0 >= self.plan.client_base || to.0 >= self.plan.client_base;
+        if client_side {
+            let (setup_c2s, setup_s2c) = self.transport.connection_setup_bytes();
+            let (down_c2s, down_s2c) = self.transport.teardown_bytes();
+            match kind {
+                // The client opens a connection for its request...
+                MessageKind::Poll | MessageKind::Report => bytes += setup_c2s + down_c2s,
+                // ...and the server's answer closes it.
+                MessageKind::PolicyUpdate | MessageKind::ReportAck | MessageKind::Error => {
+                    bytes += setup_s2c + down_s2c
+                }
+                // A wake-up reaches the client on a connection of its own.
+                MessageKind::Wake => bytes += setup_c2s + setup_s2c + down_c2s + down_s2c,
+                _ => {}
+            }
+        }
+        bytes
+    }
+
+    /// Sends a message across the links between the two nodes' sites.
+    fn send(&mut self, from: NodeId, to: NodeId, msg: Message) {
+        let kind = msg.kind();
+        let frame = encoded_len(&msg) as u64;
+        let wire = self.wire_bytes(from, to, kind, frame);
+        let ack = self.transport.ack_bytes(frame);
+        self.obs.count_kind(kind, wire, frame);
+        if from.0 == 0 || to.0 == 0 {
+            self.obs.count_master(self.now, from.0 == 0, wire);
+        }
+
+        let (fs, ts) = (self.plan.site_of(from), self.plan.site_of(to));
+        let mut t = self.now;
+        let mut duplicate = None;
+        for hop in self.plan.paths[fs][ts].iter() {
+            let link = &mut self.links[hop.link];
+            match link.transmit(hop.dir, t, wire, &mut self.net_rng) {
+                Transmission::Lost { .. } => {
+                    self.lost += 1;
+                    return;
+                }
+                Transmission::Delivered { arrive, duplicate_arrive, serialisation } => {
+                    let wan = self.plan.links[hop.link].wan;
+                    let business = wan && self.plan.business[hop.link].contains(t);
+                    self.obs.count_link(hop.link, hop.dir, t, wire, serialisation, business, wan);
+                    if ack > 0 {
+                        // Pure ACKs flow back; counted, never delaying data.
+                        let none = Duration::ZERO;
+                        let back = hop.dir.reverse();
+                        self.obs.count_link(hop.link, back, t, ack, none, business, wan);
+                    }
+                    if duplicate.is_none() {
+                        duplicate = duplicate_arrive.map(|d| d.0 - arrive.0);
+                    }
+                    t = arrive;
+                }
+            }
+        }
+        if let Some(extra) = duplicate {
+            let copy = Box::new(msg.clone());
+            self.queue.push(Time(t.0 + extra), Event::Deliver { from, to, msg: copy });
+        }
+        self.queue.push(t, Event::Deliver { from, to, msg: Box::new(msg) });
+    }
+
+    fn observe(&mut self, node: NodeId, o: Observation) {
+        let client = node.0.checked_sub(self.plan.client_base);
+        self.obs.record(self.now, node, client, o, &self.plan);
+    }
+
+    fn act(&mut self, a: Action) {
+        match a {
+            Action::InitialPolicies => {
+                for (i, p) in self.sc.policies.iter().enumerate() {
+                    self.obs.policy_defined(&p.id, &p.platforms);
+                    let change = PolicyChange {
+                        id: Name::new(&p.id),
+                        params: Some(build::params(&p.params)),
+                        content: Some(Blob::filler(
+                            p.content.bytes() as usize,
+                            seeds::derive(self.seed, "content", i as u64),
+                        )),
+                        platforms: Some(p.platforms.iter().map(|s| Name::new(s)).collect()),
+                        platform_params: Some(build::overlays(&p.platform_params)),
+                        site_params: Some(build::overlays(&p.site_params)),
+                        urgent: false,
+                    };
+                    let now = self.node_now(NodeId(0));
+                    let proposal = INITIAL_PROPOSAL_BASE + i as u64;
+                    let _ = self.master.handle_set_policy(now, change, proposal, &mut self.out);
+                    self.drain(NodeId(0));
+                }
+            }
+            Action::Change(i) => self.apply_change(i),
+            Action::Query(i) => {
+                let q = &self.sc.status_queries[i];
+                let kind = match q.kind {
+                    crate::scenario::StatusKind::Current => StatusKind::Current,
+                    crate::scenario::StatusKind::Historical => {
+                        StatusKind::Historical { at: Some(self.now) }
+                    }
+                };
+                let scope = match (&q.site, q.client) {
+                    (Some(s), _) => Scope::Site(Name::new(s)),
+                    (None, Some(c)) => Scope::Client(NodeId(self.plan.client_base + c as u32)),
+                    _ => Scope::All,
+                };
+                self.obs.query_asked(i, self.now);
+                let now = self.node_now(NodeId(0));
+                self.master.handle_status_query(now, i as u64, kind, scope, &mut self.out);
+                self.drain(NodeId(0));
+            }
+            Action::Crash(i) => self.crash(i, true),
+            Action::Restart(i) => self.crash(i, false),
+            Action::GoOffline(c) => {
+                let id = NodeId(self.plan.client_base + c);
+                self.up[id.0 as usize] = false;
+                self.epoch[id.0 as usize] += 1;
+                if let Some(off) = &self.sc.client.offline {
+                    let back = self.now + Duration::from(off.off);
+                    self.queue.push(back, Event::Action(Action::ComeBack(c)));
+                }
+            }
+            Action::ComeBack(c) => {
+                let id = NodeId(self.plan.client_base + c);
+                self.up[id.0 as usize] = true;
+                let now = self.node_now(id);
+                self.clients[c as usize].handle_start(now, &mut self.out);
+                self.drain(id);
+                if let Some(off) = &self.sc.client.offline {
+                    let next = self.now + Duration::from(off.every) - Duration::from(off.off);
+                    self.queue.push(next, Event::Action(Action::GoOffline(c)));
+                }
+            }
+        }
+    }
+
+    /// A scenario change, made where its origin says. Under the flat
+    /// strategies there are no local servers, so a change created at a
+    /// site is made at the master at the same moment.
+    fn apply_change(&mut self, i: usize) {
+        let c = &self.sc.changes[i];
+        let change = PolicyChange {
+            id: Name::new(&c.policy),
+            params: c.params.as_ref().map(build::params),
+            content: c.content.map(|size| {
+                let seed = seeds::derive(self.seed, "change-content", i as u64);
+                Blob::filler(size.bytes() as usize, seed)
+            }),
+            platforms: c.platforms.as_ref().map(|p| p.iter().map(|s| Name::new(s)).collect()),
+            platform_params: None,
+            site_params: None,
+            urgent: c.urgent,
+        };
+        self.obs.change_made(i, self.now, c.platforms.as_deref());
+        let origin_site = self.sc.site_index(&c.origin).unwrap_or(self.plan.root);
+        let local = match self.strategy {
+            Strategy::Tiered => self.plan.locals.iter().position(|l| l.site == origin_site),
+            _ => None,
+        };
+        match local {
+            Some(l) if origin_site != self.plan.root => {
+                let id = NodeId(1 + l as u32);
+                if !self.up[id.0 as usize] {
+                    return;
+                }
+                let now = self.node_now(id);
+                self.obs.proposal_origin(id, i as u64, i);
+                self.locals[l].handle_set_policy(now, change, i as u64, &mut self.out);
+                self.drain(id);
+            }
+            _ => {
+                let now = self.node_now(NodeId(0));
+                self.obs.proposal_origin(NodeId(0), i as u64, i);
+                let _ = self.master.handle_set_policy(now, change, i as u64, &mut self.out);
+                self.drain(NodeId(0));
+            }
+        }
+    }
+
+    /// A crash (`down`) or restart of the nodes a fault names. A local
+    /// server keeps its store; a client loses its memory.
+    fn crash(&mut self, fault: usize, down: bool) {
+        let Fault::Crash(c) = &self.sc.faults[fault] else { return };
+        let site = self.sc.site_index(&c.site).unwrap_or(0);
+        let nodes = match c.node {
+            CrashTarget::Local => self.nodes_of(site, true),
+            CrashTarget::Clients => self.nodes_of(site, false),
+            CrashTarget::Share(p) => {
+                let mut rng = Pcg64Mcg::seed_from_u64(seeds::derive(self.seed, "crash", fault as u64));
+                self.nodes_of(site, false)
+                    .into_iter()
+                    .filter(|_| rng.random_bool(p.value()))
+                    .collect()
+            }
+        };
+        for id in nodes {
+            let idx = id.0 as usize;
+            if down {
+                self.up[idx] = false;
+                self.epoch[idx] += 1;
+                continue;
+            }
+            self.up[idx] = true;
+            let now = self.node_now(id);
+            if idx < self.plan.client_base as usize {
+                self.locals[idx - 1].handle_restart(now, &mut self.out);
+            } else {
+                let ci = idx - self.plan.client_base as usize;
+                let profile = self.profiles[self.client_profile[ci] as usize].clone();
+                let seed = seeds::derive(self.seed, "client-reinstall", id.0 as u64);
+                self.clients[ci] = Client::new(id, profile, seed);
+                self.clients[ci].handle_start(now, &mut self.out);
+            }
+            self.drain(id);
+        }
+    }
+
+    fn finish(mut self, wall_seconds: f64) -> RunOutput {
+        let end = self.sc.end();
+        let hash = std::mem::take(&mut self.trace).finalize();
+        let trace_hash: String = hash[..16].iter().map(|b| format!("{b:02x}")).collect();
+
+        let online = self.plan.client_base as usize;
+        let online_at_end = self.up[online..].iter().filter(|u| **u).count() as u64;
+        let reporting_at_master = match self.strategy {
+            Strategy::Tiered => {
+                let mut n: u64 = self.master.latest_stats().map(|s| s.clients()).sum();
+                n += self.master.clients().len() as u64;
+                n
+            }
+            _ => self.master.clients().len() as u64,
+        };
+        let (summary_parts, detail) = self.obs.finish(end, &self.plan, self.sc);
+        let summary = RunSummary {
+            scenario: self.sc.name.clone(),
+            strategy: self.strategy.name().to_string(),
+            seed: self.seed,
+            trace_hash,
+            simulated_seconds: end.saturating_since(self.sc.start).as_secs_f64(),
+            wall_seconds,
+            events: self.events,
+            delivered_messages: self.delivered,
+            wan: summary_parts.wan,
+            master: summary_parts.master,
+            propagation_seconds: summary_parts.propagation,
+            staleness_client_hours: summary_parts.staleness_client_hours,
+            clients: crate::output::ClientSummary {
+                total: self.clients.len() as u64,
+                online_at_end,
+                reporting_at_master,
+            },
+            by_kind: summary_parts.by_kind,
+            sites: summary_parts.sites,
+            status_queries: summary_parts.queries,
+            lost_messages: self.lost,
+            rejections: summary_parts.rejections,
+            transport_model: self.transport.clone(),
+        };
+        RunOutput { summary, detail, platforms: summary_parts.platforms }
+    }
+}
+
+impl Direction {
+    /// The other direction of the same link.
+    pub fn reverse(self) -> Direction {
+        match self {
+            Direction::Up => Direction::Down,
+            Direction::Down => Direction::Up,
+        }
+    }
+}
