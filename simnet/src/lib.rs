@@ -1,2 +1,3 @@
+pub mod calendar;
 pub mod queue;
 pub mod transport;
