@@ -1,3 +1,4 @@
 pub mod calendar;
+pub mod link;
 pub mod queue;
 pub mod transport;
