@@ -208,7 +208,7 @@ pub fn plan(sc: &Scenario, strategy: Strategy) -> Plan {
                 loss: 0.0,
                 duplicate: 0.0,
                 background: [0.0; 24],
-                timezone: s.timezone.clone(),
+                clock: crate::calendar::LocalClock::new(s.timezone.clone()),
             },
         });
         if let Some(w) = &s.wan {
@@ -223,7 +223,7 @@ pub fn plan(sc: &Scenario, strategy: Strategy) -> Plan {
                     loss: w.loss.value(),
                     duplicate: w.duplicate.value(),
                     background: w.background.hourly_shares(),
-                    timezone: s.timezone.clone(),
+                    clock: crate::calendar::LocalClock::new(s.timezone.clone()),
                 },
             });
         }

@@ -46,6 +46,21 @@ struct Fresh {
     area_s2: f64,
 }
 
+/// Traffic on one link, for [`Observer::count_link`].
+#[derive(Clone, Copy, Debug)]
+pub struct LinkTraffic {
+    /// Bytes on the wire.
+    pub bytes: u64,
+    /// Time the transmitter was occupied.
+    pub busy: std::time::Duration,
+    /// Whether it started in the site's business hours.
+    pub business: bool,
+    /// Whether the link is a WAN link.
+    pub wan: bool,
+    /// Whether this is a message (not ACKs flowing back).
+    pub message: bool,
+}
+
 /// The parts of a summary the observer computes.
 pub struct SummaryParts {
     pub wan: WanSummary,
@@ -207,27 +222,20 @@ impl Observer {
         (((t.0 - self.start.0) / self.bucket_ns).max(0) as usize).min(self.buckets - 1)
     }
 
-    /// A message crossed `link` in `dir` starting at `at`, taking `busy`
-    /// of the link's time.
-    pub fn count_link(
-        &mut self,
-        link: usize,
-        dir: Direction,
-        at: Time,
-        bytes: u64,
-        busy: std::time::Duration,
-        business: bool,
-        wan: bool,
-    ) {
+    /// Traffic crossed `link` in `dir` starting at `at`, taking `busy` of
+    /// the link's time: a message, or (`message` false) the pure ACKs that
+    /// flow back for one, which add bytes but are not messages.
+    pub fn count_link(&mut self, link: usize, dir: Direction, at: Time, t: LinkTraffic) {
+        let LinkTraffic { bytes, busy, business, wan, message } = t;
         let d = dir as usize;
         let slot = (link * 2 + d) * self.buckets + self.bucket(at);
         self.link_bytes[slot] += bytes;
-        self.link_msgs[slot] += 1;
+        self.link_msgs[slot] += u32::from(message);
         self.add_busy(link, d, at, busy);
         self.link_dir_bytes[link][d] += bytes;
         if wan {
             self.wan.bytes += bytes;
-            self.wan.messages += 1;
+            self.wan.messages += u64::from(message);
             if business {
                 self.wan.business_hours_bytes += bytes;
                 self.link_business[link] += bytes;
@@ -497,12 +505,16 @@ impl Observer {
             .map(|(i, s)| {
                 let (up, down, business, util) = match plan.wan_link[i] {
                     Some(l) => {
-                        let [u, d] = self.link_dir_bytes[l];
+                        let [d, u] = self.link_dir_bytes[l];
                         (u, d, self.link_business[l], peak(l))
                     }
                     None => (0, 0, 0, 0.0),
                 };
                 let f = &self.fresh[i];
+                // A site without clients has nothing for the master to know.
+                let has_clients = s.client_count() > 0;
+                let age_mean = has_clients.then(|| f.area_s2 / run_s / 3600.0);
+                let age_end = has_clients.then(|| (end.0 - f.info.0) as f64 / 1e9 / 3600.0);
                 SiteSummary {
                     site: s.name.clone(),
                     timezone: s.timezone_name.clone(),
@@ -512,8 +524,8 @@ impl Observer {
                     business_hours_bytes: business,
                     peak_utilization: util,
                     syncs: self.sync_count[i],
-                    master_view_age_hours_mean: f.area_s2 / run_s / 3600.0,
-                    master_view_age_hours_end: (end.0 - f.info.0) as f64 / 1e9 / 3600.0,
+                    master_view_age_hours_mean: age_mean,
+                    master_view_age_hours_end: age_end,
                 }
             })
             .collect();
@@ -523,7 +535,7 @@ impl Observer {
             for d in 0..2 {
                 let base = (link * 2 + d) * self.buckets;
                 for b in 0..self.buckets {
-                    if self.link_msgs[base + b] > 0 {
+                    if self.link_bytes[base + b] > 0 {
                         timeseries.push(SeriesRow {
                             bucket: b as u32,
                             link: link as u16,

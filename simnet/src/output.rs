@@ -143,10 +143,11 @@ pub struct SiteSummary {
     pub peak_utilization: f64,
     /// Scheduled synchronisations its local server started.
     pub syncs: u64,
-    /// Mean age of the master's newest information about the site, hours.
-    pub master_view_age_hours_mean: f64,
+    /// Mean age of the master's newest information about the site, hours
+    /// (`null` for a site without clients).
+    pub master_view_age_hours_mean: Option<f64>,
     /// Age of it at the end of the run, hours.
-    pub master_view_age_hours_end: f64,
+    pub master_view_age_hours_end: Option<f64>,
 }
 
 /// The answer to one `[[status_query]]`.
@@ -210,7 +211,7 @@ pub struct SeriesRow {
     pub bucket: u32,
     /// Link id.
     pub link: u16,
-    /// 0 up (towards the parent), 1 down.
+    /// 0 down (from the parent), 1 up (towards the parent).
     pub dir: u8,
     /// Bytes on the wire.
     pub bytes: u64,

@@ -24,8 +24,8 @@ use tiersync_engine::{
 };
 
 use crate::build::{self, Plan, ServerRef};
-use crate::link::{Direction, Link, Transmission};
-use crate::metrics::Observer;
+use crate::link::{Link, Transmission};
+use crate::metrics::{LinkTraffic, Observer};
 use crate::output::{RunOutput, RunSummary};
 use crate::queue::EventQueue;
 use crate::scenario::{CrashTarget, Fault, Scenario, SkewTarget, Strategy};
@@ -234,7 +234,12 @@ impl<'a> World<'a> {
         }
 
         let node_count = plan.client_base as usize + clients.len();
-        let links = plan.links.iter().map(|l| Link::new(l.config.clone())).collect();
+        // The scenario loader validated every link's numbers already.
+        let links = plan
+            .links
+            .iter()
+            .map(|l| Link::new(l.config.clone()).expect("validated link"))
+            .collect();
         let obs = Observer::new(sc, &plan, &clients, &profiles, &client_profile, opts.keep_detail);
 
         let mut w = World {
@@ -279,19 +284,19 @@ impl<'a> World<'a> {
             match f {
                 Fault::Partition(p) => {
                     if let Some(l) = self.plan.wan_link[site] {
-                        self.links[l].add_partition(p.from, p.to);
+                        let _ = self.links[l].add_partition(p.from, p.to);
                     }
                 }
                 Fault::Loss(p) => {
                     if let Some(l) = self.plan.wan_link[site] {
                         let from = p.from.unwrap_or(start);
                         let to = p.to.unwrap_or(sc.end());
-                        self.links[l].add_loss_window(from, to, p.rate.value());
+                        let _ = self.links[l].add_loss_window(from, to, p.rate.value());
                     }
                 }
                 Fault::Duplicate(p) => {
                     if let Some(l) = self.plan.wan_link[site] {
-                        self.links[l].add_duplicate_window(start, sc.end(), p.rate.value());
+                        let _ = self.links[l].add_duplicate_window(start, sc.end(), p.rate.value());
                     }
                 }
                 Fault::Crash(c) => {
@@ -525,15 +530,26 @@ impl<'a> World<'a> {
                     self.lost += 1;
                     return;
                 }
-                Transmission::Delivered { arrive, duplicate_arrive, serialisation } => {
+                Transmission::Delivered { start, arrive, duplicate_arrive, serialisation } => {
                     let wan = self.plan.links[hop.link].wan;
-                    let business = wan && self.plan.business[hop.link].contains(t);
-                    self.obs.count_link(hop.link, hop.dir, t, wire, serialisation, business, wan);
+                    let business = wan && self.plan.business[hop.link].contains(start);
+                    let traffic = LinkTraffic {
+                        bytes: wire,
+                        busy: serialisation,
+                        business,
+                        wan,
+                        message: true,
+                    };
+                    self.obs.count_link(hop.link, hop.dir, start, traffic);
                     if ack > 0 {
                         // Pure ACKs flow back; counted, never delaying data.
-                        let none = Duration::ZERO;
-                        let back = hop.dir.reverse();
-                        self.obs.count_link(hop.link, back, t, ack, none, business, wan);
+                        let acks = LinkTraffic {
+                            bytes: ack,
+                            busy: Duration::ZERO,
+                            message: false,
+                            ..traffic
+                        };
+                        self.obs.count_link(hop.link, hop.dir.reverse(), start, acks);
                     }
                     if duplicate.is_none() {
                         duplicate = duplicate_arrive.map(|d| d.0 - arrive.0);
@@ -744,15 +760,5 @@ impl<'a> World<'a> {
             transport_model: self.transport.clone(),
         };
         RunOutput { summary, detail, platforms: summary_parts.platforms }
-    }
-}
-
-impl Direction {
-    /// The other direction of the same link.
-    pub fn reverse(self) -> Direction {
-        match self {
-            Direction::Up => Direction::Down,
-            Direction::Down => Direction::Up,
-        }
     }
 }

@@ -87,12 +87,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let strategy = args.strategy.map(Strategy::from).unwrap_or(sc.strategy);
     let opts = RunOptions { strategy, seed: args.seed, keep_detail: false };
     let out = simulate(&sc, &opts, args.quiet, args.trace.as_deref())?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&out.summary)?);
+    let text = if args.json {
+        serde_json::to_string_pretty(&out.summary)? + "\n"
     } else {
-        print!("{}", human(&out.summary));
-    }
+        human(&out.summary)
+    };
+    write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends quietly, not in a panic.
+pub fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
 }
 
 /// Bytes in binary units, for people.
