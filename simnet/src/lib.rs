@@ -1,4 +1,5 @@
 pub mod calendar;
 pub mod link;
+pub mod meter;
 pub mod queue;
 pub mod transport;
