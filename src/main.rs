@@ -24,7 +24,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Simulate a scenario under one strategy and print what it cost.
-    #[command(after_help = "Example:\n  tiersync run scenarios/figure-1.toml --strategy flat --json")]
+    #[command(
+        after_help = "Example:\n  tiersync run scenarios/figure-1.toml --strategy flat --json"
+    )]
     Run(commands::run::RunArgs),
 
     /// Validate a scenario file without running it.

@@ -111,6 +111,9 @@ pub struct ClientSummary {
     /// Clients whose statistics the master holds at the end (directly, or
     /// in the consolidated uploads of the local servers).
     pub reporting_at_master: u64,
+    /// Clients enforcing, at the end, exactly the effective policies the
+    /// master's final policy set derives for their site and platform.
+    pub up_to_date_at_end: u64,
 }
 
 /// Traffic of one message kind.

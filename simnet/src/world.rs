@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::SeedableRng as _;
 use rand::RngExt as _;
+use rand::SeedableRng as _;
 use rand_pcg::Pcg64Mcg;
 use sha2::{Digest as _, Sha256};
 use tiersync_engine::codec::encoded_len;
@@ -689,7 +689,8 @@ impl<'a> World<'a> {
             CrashTarget::Local => self.nodes_of(site, true),
             CrashTarget::Clients => self.nodes_of(site, false),
             CrashTarget::Share(p) => {
-                let mut rng = Pcg64Mcg::seed_from_u64(seeds::derive(self.seed, "crash", fault as u64));
+                let mut rng =
+                    Pcg64Mcg::seed_from_u64(seeds::derive(self.seed, "crash", fault as u64));
                 self.nodes_of(site, false)
                     .into_iter()
                     .filter(|_| rng.random_bool(p.value()))
@@ -718,6 +719,39 @@ impl<'a> World<'a> {
         }
     }
 
+    /// Clients whose enforced policies equal the derivation of the master's
+    /// final set for their site and platform (ids, revisions, parameters).
+    fn count_up_to_date(&self) -> u64 {
+        let want: Vec<Vec<(Name, u64, tiersync_engine::Params)>> = self
+            .profiles
+            .iter()
+            .map(|p| {
+                self.master
+                    .store()
+                    .iter()
+                    .filter(|h| h.full.record.spec.applies_to(&p.platform))
+                    .map(|h| {
+                        let spec = &h.full.record.spec;
+                        let scope = spec.scope_for(&p.site);
+                        let params = spec.derive_params(scope.as_ref(), &p.platform);
+                        (h.id().clone(), h.revision().0, params)
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut n = 0;
+        for (c, client) in self.clients.iter().enumerate() {
+            let w = &want[self.client_profile[c] as usize];
+            let got = client.applied();
+            let same = got.len() == w.len()
+                && got.iter().zip(w).all(|(e, (id, rev, params))| {
+                    &e.id == id && e.revision.0 == *rev && &e.params == params
+                });
+            n += u64::from(same);
+        }
+        n
+    }
+
     fn finish(mut self, wall_seconds: f64) -> RunOutput {
         let end = self.sc.end();
         let hash = std::mem::take(&mut self.trace).finalize();
@@ -733,6 +767,7 @@ impl<'a> World<'a> {
             }
             _ => self.master.clients().len() as u64,
         };
+        let up_to_date_at_end = self.count_up_to_date();
         let (summary_parts, detail) = self.obs.finish(end, &self.plan, self.sc);
         let summary = RunSummary {
             scenario: self.sc.name.clone(),
@@ -751,6 +786,7 @@ impl<'a> World<'a> {
                 total: self.clients.len() as u64,
                 online_at_end,
                 reporting_at_master,
+                up_to_date_at_end,
             },
             by_kind: summary_parts.by_kind,
             sites: summary_parts.sites,
