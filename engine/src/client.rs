@@ -62,6 +62,10 @@ pub struct Client {
     last_scan: Time,
     /// Ask for everything on the next poll.
     resync: bool,
+    /// The last report sent, resent as is while nothing in it changed: a
+    /// report carries no timestamp (the server notes when it arrived), so
+    /// an unchanged report is the same value, shared instead of rebuilt.
+    last_report: Option<Arc<SecurityReport>>,
 }
 
 impl std::fmt::Debug for ClientProfile {
@@ -87,6 +91,7 @@ impl Client {
             rejected: 0,
             last_scan: Time::EPOCH,
             resync: false,
+            last_report: None,
         }
     }
 
@@ -183,9 +188,15 @@ impl Client {
         let p = &self.profile;
         if self.rng.random_bool(p.threat_rate.clamp(0.0, 1.0)) {
             self.threats = self.threats.saturating_add(1);
+            self.last_report = None;
         }
         if now.saturating_since(self.last_scan) >= p.scan_every {
             self.last_scan = now;
+            self.last_report = None;
+        }
+        if let Some(report) = &self.last_report {
+            out.send(p.server, Message::Report { report: report.clone() });
+            return;
         }
         let applied: Vec<(PolicyId, Revision)> =
             self.applied.iter().map(|e| (e.id.clone(), e.revision)).collect();
@@ -203,7 +214,9 @@ impl Client {
             rejected_policies: self.rejected,
             inventory: p.inventory.clone(),
         };
-        out.send(p.server, Message::Report { report: Arc::new(report) });
+        let report = Arc::new(report);
+        self.last_report = Some(report.clone());
+        out.send(p.server, Message::Report { report });
     }
 
     /// Verifies and applies an update. A policy that fails verification is
@@ -219,6 +232,7 @@ impl Client {
     ) {
         let mut failed = false;
         let mut keep: Vec<PolicyId> = Vec::new();
+        let held_before = self.applied.len();
         for incoming in policies {
             keep.push(incoming.id.clone());
             let held = self.applied.iter().position(|e| e.id == incoming.id);
@@ -227,6 +241,8 @@ impl Client {
             {
                 continue;
             }
+            // Whatever happens next, the next report differs.
+            self.last_report = None;
             if let Err(e) = self.verify(&incoming, held) {
                 failed = true;
                 self.rejected = self.rejected.saturating_add(1);
@@ -253,7 +269,6 @@ impl Client {
                 }
             }
         }
-        let before = self.applied.len();
         self.applied.retain(|e| {
             let gone = removed.contains(&e.id) || (full && !keep.contains(&e.id));
             if gone {
@@ -261,7 +276,9 @@ impl Client {
             }
             !gone
         });
-        let _ = before;
+        if self.applied.len() != held_before {
+            self.last_report = None;
+        }
         if !failed {
             self.have = current;
             self.resync = false;

@@ -137,21 +137,37 @@ pub fn consolidate<'a>(
     out
 }
 
-/// The latest report of every client a server holds, keyed by node id.
+/// The latest report of every client a server holds.
+///
+/// Records live in a vector in order of first report, which is also the
+/// order every iteration sees: deterministic, because reports arrive in a
+/// deterministic order. A hash index finds a client's slot; it is only ever
+/// looked up, never iterated, so its order cannot reach a result.
 #[derive(Clone, Debug, Default)]
 pub struct ClientTable {
-    records: BTreeMap<NodeId, ClientRecord>,
+    ids: Vec<NodeId>,
+    records: Vec<ClientRecord>,
+    #[allow(clippy::disallowed_types)] // Lookup only; see the type's doc.
+    index: std::collections::HashMap<NodeId, u32>,
 }
 
 impl ClientTable {
     /// Stores a client's report, replacing the previous one.
     pub fn store(&mut self, client: NodeId, report: Arc<SecurityReport>, now: Time) {
-        self.records.insert(client, ClientRecord { report, seen: now });
+        let rec = ClientRecord { report, seen: now };
+        match self.index.get(&client) {
+            Some(&i) => self.records[i as usize] = rec,
+            None => {
+                self.index.insert(client, self.records.len() as u32);
+                self.ids.push(client);
+                self.records.push(rec);
+            }
+        }
     }
 
     /// A client's latest record.
     pub fn get(&self, client: NodeId) -> Option<&ClientRecord> {
-        self.records.get(&client)
+        self.index.get(&client).map(|&i| &self.records[i as usize])
     }
 
     /// Number of clients known.
@@ -164,9 +180,9 @@ impl ClientTable {
         self.records.is_empty()
     }
 
-    /// Every client id with its record, in id order.
+    /// Every client id with its record, in order of first report.
     pub fn iter(&self) -> impl Iterator<Item = (NodeId, &ClientRecord)> {
-        self.records.iter().map(|(k, v)| (*k, v))
+        self.ids.iter().copied().zip(self.records.iter())
     }
 
     /// Consolidates every client per site and platform. `current` gives the current revision
@@ -179,7 +195,7 @@ impl ClientTable {
         current: &BTreeMap<PolicyId, (Revision, Vec<Platform>)>,
     ) -> Vec<SiteStats> {
         let mut by_site: BTreeMap<SiteName, SiteStats> = BTreeMap::new();
-        for rec in self.records.values() {
+        for rec in &self.records {
             let r = &rec.report;
             let compliant = current.iter().all(|(id, (rev, platforms))| {
                 !platforms.contains(&r.platform)

@@ -22,6 +22,7 @@
 //! change of the loss rate does not shift the jitter of later messages, and an
 //! upgrade of `rand` cannot change a result.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use rand::Rng;
@@ -252,12 +253,28 @@ pub struct Link {
     partitions: Vec<(Time, Time)>,
     loss_windows: Vec<RateWindow>,
     duplicate_windows: Vec<RateWindow>,
+    /// The background share for the quarter hour last asked about:
+    /// (quarter-hour index since the epoch, share). Every time zone's offset
+    /// and every daylight-saving change falls on a quarter hour, so the
+    /// local hour is constant within one; this saves a time-zone lookup per
+    /// message.
+    share_memo: Cell<(i64, f64)>,
+    /// Whether the background is zero all day (a LAN): no lookup at all.
+    idle: bool,
+}
+
+/// Nanoseconds in a quarter hour.
+const QUARTER_HOUR_NS: i64 = 15 * 60 * 1_000_000_000;
+
+fn config_is_idle(config: &LinkConfig) -> bool {
+    config.background.iter().all(|s| *s == 0.0)
 }
 
 impl Link {
     /// A link with the given properties, idle in both directions.
     pub fn new(config: LinkConfig) -> Result<Link, LinkError> {
         config.validate()?;
+        let idle = config_is_idle(&config);
         Ok(Link {
             config,
             busy_until: [Time(i64::MIN); 2],
@@ -265,6 +282,8 @@ impl Link {
             partitions: Vec::new(),
             loss_windows: Vec::new(),
             duplicate_windows: Vec::new(),
+            share_memo: Cell::new((i64::MIN, 0.0)),
+            idle,
         })
     }
 
@@ -325,11 +344,25 @@ impl Link {
     /// rate less the background share of the child site's local hour, and
     /// at least 1.
     pub fn available_bps(&self, t: Time) -> u64 {
-        let hour = self.config.clock.local_hour(t) as usize;
-        let share = self.config.background[hour];
+        let share = self.background_share(t);
         debug_assert!((0.0..1.0).contains(&share));
         let available = self.config.bandwidth_bps as f64 * (1.0 - share);
         (available as u64).max(1)
+    }
+
+    /// Share of capacity used by other traffic at `t`.
+    fn background_share(&self, t: Time) -> f64 {
+        if self.idle {
+            return 0.0;
+        }
+        let quarter = t.0.div_euclid(QUARTER_HOUR_NS);
+        let (memo_quarter, memo_share) = self.share_memo.get();
+        if memo_quarter == quarter {
+            return memo_share;
+        }
+        let share = self.config.background[self.config.clock.local_hour(t) as usize];
+        self.share_memo.set((quarter, share));
+        share
     }
 
     /// When the transmitter in direction `dir` is next free.
