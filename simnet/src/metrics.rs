@@ -16,7 +16,7 @@ use crate::build::Plan;
 use crate::link::Direction;
 use crate::output::{
     KindSummary, MasterRow, MasterSummary, PropagationRow, PropagationSummary, QuerySummary,
-    RunDetail, SeriesRow, SiteSummary, WanSummary,
+    RunDetail, SeriesRow, ServerSummary, SiteSummary, WanSummary,
 };
 use crate::scenario::Scenario;
 
@@ -70,6 +70,7 @@ pub struct SummaryParts {
     pub by_kind: BTreeMap<String, KindSummary>,
     pub sites: Vec<SiteSummary>,
     pub queries: Vec<QuerySummary>,
+    pub servers: Vec<ServerSummary>,
     pub rejections: BTreeMap<String, u64>,
     pub platforms: Vec<String>,
 }
@@ -92,6 +93,8 @@ pub struct Observer {
 
     master: MasterSummary,
     master_series: Vec<MasterRow>,
+    /// Traffic per server node (master and local servers), by node id.
+    servers: Vec<MasterSummary>,
     kinds: [KindSummary; MessageKind::ALL.len()],
 
     // Propagation and staleness.
@@ -184,6 +187,7 @@ impl Observer {
             wan: WanSummary::default(),
             master: MasterSummary::default(),
             master_series: vec![MasterRow::default(); buckets],
+            servers: vec![MasterSummary::default(); plan.client_base as usize],
             kinds: Default::default(),
             policy_index,
             policy_platforms: vec![0; n_policies],
@@ -266,6 +270,18 @@ impl Observer {
         k.messages += 1;
         k.bytes += wire;
         k.app_bytes += frame;
+    }
+
+    /// A message from `from` to `to`: counted for whichever is a server.
+    pub fn count_servers(&mut self, from: NodeId, to: NodeId, wire: u64) {
+        if let Some(s) = self.servers.get_mut(from.0 as usize) {
+            s.bytes_out += wire;
+            s.messages_out += 1;
+        }
+        if let Some(s) = self.servers.get_mut(to.0 as usize) {
+            s.bytes_in += wire;
+            s.messages_in += 1;
+        }
     }
 
     /// A message to (`sent` false) or from the master.
@@ -591,6 +607,20 @@ impl Observer {
             by_kind,
             sites,
             queries: self.queries.clone(),
+            servers: self
+                .servers
+                .iter()
+                .enumerate()
+                .map(|(i, t)| ServerSummary {
+                    node: i as u32,
+                    role: if i == 0 { "master" } else { "local" }.to_string(),
+                    site: sc.sites[plan.site_of(NodeId(i as u32))].name.clone(),
+                    bytes_in: t.bytes_in,
+                    bytes_out: t.bytes_out,
+                    messages_in: t.messages_in,
+                    messages_out: t.messages_out,
+                })
+                .collect(),
             rejections: self.rejections.clone(),
             platforms: self.platforms.clone(),
         };

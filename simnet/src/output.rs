@@ -42,6 +42,8 @@ pub struct RunSummary {
     /// Messages and bytes per message kind (bytes on the wire, overhead
     /// included, counted once per message; `app_bytes` is frame bytes).
     pub by_kind: BTreeMap<String, KindSummary>,
+    /// Per server (the master, then each local server): its traffic.
+    pub servers: Vec<ServerSummary>,
     /// Per site: WAN bytes of its link, business-hours share, syncs, and
     /// the freshness of the master's view of it.
     pub sites: Vec<SiteSummary>,
@@ -125,6 +127,25 @@ pub struct KindSummary {
     pub bytes: u64,
     /// Frame bytes (the engine's encoded length).
     pub app_bytes: u64,
+}
+
+/// One server's traffic, bytes on the wire.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ServerSummary {
+    /// Node id.
+    pub node: u32,
+    /// `master` or `local`.
+    pub role: String,
+    /// Its site.
+    pub site: String,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Messages received.
+    pub messages_in: u64,
+    /// Messages sent.
+    pub messages_out: u64,
 }
 
 /// One site's totals.

@@ -510,6 +510,12 @@ impl<'a> World<'a> {
     }
 
     /// Sends a message across the links between the two nodes' sites.
+    ///
+    /// Every hop is booked when the message is sent, each at the time the
+    /// message reaches it. A known limit: on a path of several WAN links
+    /// (flat clients two tiers below the master), a later message can book
+    /// the second link before an earlier one that is still crossing the
+    /// first, so FIFO holds per link in order of sending, not of arrival.
     fn send(&mut self, from: NodeId, to: NodeId, msg: Message) {
         let kind = msg.kind();
         let frame = encoded_len(&msg) as u64;
@@ -519,6 +525,7 @@ impl<'a> World<'a> {
         if from.0 == 0 || to.0 == 0 {
             self.obs.count_master(self.now, from.0 == 0, wire);
         }
+        self.obs.count_servers(from, to, wire);
 
         let (fs, ts) = (self.plan.site_of(from), self.plan.site_of(to));
         let mut t = self.now;
@@ -789,6 +796,7 @@ impl<'a> World<'a> {
                 up_to_date_at_end,
             },
             by_kind: summary_parts.by_kind,
+            servers: summary_parts.servers,
             sites: summary_parts.sites,
             status_queries: summary_parts.queries,
             lost_messages: self.lost,

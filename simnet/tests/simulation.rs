@@ -163,6 +163,24 @@ fn london_sync_moves_with_daylight_saving() {
     );
 }
 
+/// An urgent change takes the wake-up path: every client applies it within
+/// minutes instead of hours, and the wake-ups show as their own traffic.
+#[test]
+fn urgent_change_costs_wakes_and_saves_delay() {
+    let normal = load(SMALL);
+    let urgent = load(&SMALL.replace(
+        "content = \"50KiB\"\norigin = \"hq\"",
+        "content = \"50KiB\"\norigin = \"hq\"\nurgent = true",
+    ));
+    let n = run(&normal, Strategy::Tiered, None).summary;
+    let u = run(&urgent, Strategy::Tiered, None).summary;
+    assert_eq!(n.by_kind["wake"].messages, 0);
+    assert_eq!(u.by_kind["wake"].messages, 2 + 70, "one per local server, one per client");
+    assert!(u.by_kind["wake"].bytes > 0);
+    assert!(u.propagation_seconds.p50 < n.propagation_seconds.p50 / 5.0, "{u:?}");
+    assert_eq!(u.clients.up_to_date_at_end, 70);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
