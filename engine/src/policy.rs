@@ -70,6 +70,10 @@ impl PolicySpec {
 
 /// A requested change to one policy, as an operator (at the master or at a
 /// local server) or a scenario states it. Absent fields keep their value.
+///
+/// There is no deletion: a policy is retired by changing its platform list
+/// to exclude everyone, which removes it from every client on its next
+/// poll but keeps it in every server's store.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PolicyChange {
     /// The policy changed or created.

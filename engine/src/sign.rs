@@ -209,6 +209,12 @@ impl PolicyVerifier {
 
     /// Verifies an effective policy for a client of `platform` at `site`,
     /// with the content it carries or the client already holds.
+    ///
+    /// A known limit: the variant shared by all sites without an overlay
+    /// (`site: None`) verifies at any site, so a dishonest local server
+    /// could hand its clients that variant and so drop its own site's
+    /// overlay. It cannot invent parameters or content; closing the gap
+    /// needs the shared variant to name the sites it excludes.
     pub fn verify_effective(
         &self,
         policy: &EffectivePolicy,

@@ -67,7 +67,9 @@ pub struct PlatformStats {
     pub stale: u64,
     /// Sum of threats found.
     pub threats: u64,
-    /// Clients per engine version.
+    /// Clients per engine version. Its size is the number of distinct
+    /// versions in the field, not of clients; nothing caps it, so a fleet
+    /// reporting thousands of versions would make uploads grow accordingly.
     pub engine_versions: BTreeMap<u32, u64>,
     /// Clients per signature version.
     pub signature_versions: BTreeMap<u64, u64>,

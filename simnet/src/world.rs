@@ -94,7 +94,8 @@ enum Action {
 
 /// An event in the queue.
 enum Event {
-    Deliver { from: NodeId, to: NodeId, msg: Box<Message> },
+    /// `len` is the frame length, computed once when the message was sent.
+    Deliver { from: NodeId, to: NodeId, len: u32, msg: Box<Message> },
     Timer { node: NodeId, epoch: u32, timer: Timer },
     Action(Action),
 }
@@ -405,7 +406,9 @@ impl<'a> World<'a> {
                 next_progress = self.events + 1_000_000;
             }
             match event {
-                Event::Deliver { from, to, msg } => self.deliver(from, to, *msg, trace, hooks),
+                Event::Deliver { from, to, len, msg } => {
+                    self.deliver(from, to, u64::from(len), *msg, trace, hooks)
+                }
                 Event::Timer { node, epoch, timer } => {
                     let st = self.state[node.0 as usize];
                     if st.epoch == epoch && st.up {
@@ -423,6 +426,7 @@ impl<'a> World<'a> {
         &mut self,
         from: NodeId,
         to: NodeId,
+        len: u64,
         msg: Message,
         trace: bool,
         hooks: &mut dyn Hooks,
@@ -432,7 +436,6 @@ impl<'a> World<'a> {
             return;
         }
         let kind = msg.kind();
-        let len = encoded_len(&msg) as u64;
         self.delivered += 1;
         self.trace.update(self.now.0.to_le_bytes());
         self.trace.update(from.0.to_le_bytes());
@@ -589,9 +592,11 @@ impl<'a> World<'a> {
         }
         if let Some(extra) = duplicate {
             let copy = Box::new(msg.clone());
-            self.queue.push(Time(t.0 + extra), Event::Deliver { from, to, msg: copy });
+            let len = u32::try_from(frame).unwrap_or(u32::MAX);
+            self.queue.push(Time(t.0 + extra), Event::Deliver { from, to, len, msg: copy });
         }
-        self.queue.push(t, Event::Deliver { from, to, msg: Box::new(msg) });
+        let len = u32::try_from(frame).unwrap_or(u32::MAX);
+        self.queue.push(t, Event::Deliver { from, to, len, msg: Box::new(msg) });
     }
 
     fn observe(&mut self, node: NodeId, o: Observation) {
