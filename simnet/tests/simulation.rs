@@ -181,6 +181,42 @@ fn urgent_change_costs_wakes_and_saves_delay() {
     assert_eq!(u.clients.up_to_date_at_end, 70);
 }
 
+/// A local server that crashes during its sync window and restarts keeps
+/// its store; clients that crash lose their memory and fetch everything
+/// again; a skewed clock still syncs. Everyone ends up to date.
+#[test]
+fn crashes_and_skew_end_converged() {
+    let faults = r#"
+[[fault]]
+kind = "crash"
+site = "london"
+node = "local"
+at = "2026-03-03T02:00:00Z"
+restart_after = "3h"
+
+[[fault]]
+kind = "crash"
+site = "tokyo"
+node = "clients"
+at = "2026-03-03T12:00:00Z"
+restart_after = "10m"
+
+[[fault]]
+kind = "skew"
+site = "tokyo"
+node = "local"
+offset = "-90s"
+"#;
+    let sc = load(&format!("{SMALL}\n{faults}"));
+    let s = run(&sc, Strategy::Tiered, None).summary;
+    assert!(s.lost_messages > 0, "messages to the crashed server are lost");
+    assert_eq!(s.clients.up_to_date_at_end, 70);
+    assert_eq!(s.propagation_seconds.never_applied, 0);
+    // Tokyo's 30 reinstalled clients downloaded their policies again.
+    let normal = run(&load(SMALL), Strategy::Tiered, None).summary;
+    assert!(s.by_kind["policy_update"].app_bytes > normal.by_kind["policy_update"].app_bytes);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
