@@ -230,6 +230,7 @@ impl Local {
         out: &mut Outbox,
     ) {
         self.proposals.insert(proposal, change.clone());
+        let change = Box::new(change);
         out.send(self.cfg.parent, Message::Propose { origin: self.cfg.id, proposal, change });
         out.set_timer(now + self.cfg.request_timeout, Timer::ProposalRetry);
     }
@@ -523,7 +524,7 @@ impl Local {
             let msg = Message::Propose {
                 origin: self.cfg.id,
                 proposal: *proposal,
-                change: change.clone(),
+                change: Box::new(change.clone()),
             };
             out.send(self.cfg.parent, msg);
         }

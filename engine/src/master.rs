@@ -185,7 +185,7 @@ impl Master {
                     reject(out, from, 0, ErrorCode::UnknownPeer, Rejection::UnknownPeer);
                     return;
                 }
-                let reply = match self.accept(origin, proposal, change, out) {
+                let reply = match self.accept(origin, proposal, *change, out) {
                     Ok(revision) => Message::Accepted { origin, proposal, revision },
                     Err(code) => Message::Refused { origin, proposal, code },
                 };

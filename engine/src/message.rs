@@ -65,8 +65,9 @@ pub enum Message {
         origin: NodeId,
         /// Its id for the proposal, unique per origin.
         proposal: u64,
-        /// The change.
-        change: PolicyChange,
+        /// The change (boxed: it is large and rare, and every other message
+        /// would otherwise be as big as it is).
+        change: Box<PolicyChange>,
     },
     /// Master → origin (relayed down): the proposal got a revision.
     Accepted {

@@ -253,7 +253,7 @@ fn message() -> impl Strategy<Value = Message> {
             4 => Message::Propose {
                 origin: NodeId(req),
                 proposal: x,
-                change: change(0, x as i64, flag, flag),
+                change: Box::new(change(0, x as i64, flag, flag)),
             },
             5 => Message::Accepted { origin: NodeId(req), proposal: x, revision: Revision(x) },
             6 => Message::Refused {

@@ -423,7 +423,7 @@ fn bad_input_is_refused_without_state_change() {
         Message::Propose {
             origin: london,
             proposal: 77,
-            change: PolicyChange { id: Name::new("nonexistent"), ..Default::default() },
+            change: Box::new(PolicyChange { id: Name::new("nonexistent"), ..Default::default() }),
         },
     );
     f.h.inject(stranger, f.clients["tokyo"][0], Message::Wake { revision: Revision(50) });

@@ -95,8 +95,17 @@ enum Action {
 /// An event in the queue.
 enum Event {
     /// `len` is the frame length, computed once when the message was sent.
-    Deliver { from: NodeId, to: NodeId, len: u32, msg: Box<Message> },
-    Timer { node: NodeId, epoch: u32, timer: Timer },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        len: u32,
+        msg: Box<Message>,
+    },
+    Timer {
+        node: NodeId,
+        epoch: u32,
+        timer: Timer,
+    },
     Action(Action),
 }
 
@@ -437,11 +446,13 @@ impl<'a> World<'a> {
         }
         let kind = msg.kind();
         self.delivered += 1;
-        self.trace.update(self.now.0.to_le_bytes());
-        self.trace.update(from.0.to_le_bytes());
-        self.trace.update(to.0.to_le_bytes());
-        self.trace.update([kind as u8]);
-        self.trace.update(len.to_le_bytes());
+        let mut record = [0u8; 25];
+        record[..8].copy_from_slice(&self.now.0.to_le_bytes());
+        record[8..12].copy_from_slice(&from.0.to_le_bytes());
+        record[12..16].copy_from_slice(&to.0.to_le_bytes());
+        record[16] = kind as u8;
+        record[17..].copy_from_slice(&len.to_le_bytes());
+        self.trace.update(record);
         if trace {
             let (fs, ts) = (self.site(from), self.site(to));
             let wan_links = self.plan.paths[fs][ts]
