@@ -130,7 +130,7 @@ impl<E> EventQueue<E> {
             // Into the sorted run: after everything at or before `at`,
             // which is where the largest sequence number belongs.
             let at_ns = at.0;
-            let pos = self.current.partition_point(|(k, _)| k.0 <= at_ns);
+            let pos = self.insert_position(at_ns);
             self.current.insert(pos, (key, event));
         } else if b - cur < RING as i64 {
             self.ring[ring_slot(b)].push((key, event));
@@ -138,6 +138,23 @@ impl<E> EventQueue<E> {
         } else {
             self.far.push(Reverse(Far { key, event }));
         }
+    }
+
+    /// Where an event at `at_ns` goes in the sorted run: after everything
+    /// at or before it. Most such pushes are messages arriving a moment
+    /// from now, so a short scan from the front finds the place; a binary
+    /// search takes over past a few entries.
+    fn insert_position(&self, at_ns: i64) -> usize {
+        const SCAN: usize = 8;
+        for (i, ((t, _), _)) in self.current.iter().take(SCAN).enumerate() {
+            if *t > at_ns {
+                return i;
+            }
+        }
+        if self.current.len() <= SCAN {
+            return self.current.len();
+        }
+        self.current.partition_point(|(k, _)| k.0 <= at_ns)
     }
 
     /// Removes and returns the earliest event (ties: the first pushed).
