@@ -61,10 +61,7 @@ fn main() {
         let mut ours = EventQueue::with_capacity(n + 1);
         run("EventQueue", &mut ours, n);
         drop(ours);
-        let mut baseline = StdHeap {
-            heap: BinaryHeap::with_capacity(n + 1),
-            next_seq: 0,
-        };
+        let mut baseline = StdHeap { heap: BinaryHeap::with_capacity(n + 1), next_seq: 0 };
         run("std BinaryHeap", &mut baseline, n);
     }
 }

@@ -229,7 +229,8 @@ pub fn plan(sc: &Scenario, strategy: Strategy) -> Plan {
         }
     }
 
-    let paths = (0..n).map(|a| (0..n).map(|b| path(sc, &wan_link, &lan_link, a, b)).collect()).collect();
+    let paths =
+        (0..n).map(|a| (0..n).map(|b| path(sc, &wan_link, &lan_link, a, b)).collect()).collect();
     let business = links.iter().map(|l| business_hours(sc, l.site)).collect();
 
     Plan {

@@ -49,10 +49,7 @@ impl LocalClock {
     pub fn for_zone(name: &str) -> Result<Self, CalendarError> {
         TimeZone::get(name)
             .map(LocalClock::new)
-            .map_err(|source| CalendarError::UnknownTimeZone {
-                name: name.to_owned(),
-                source,
-            })
+            .map_err(|source| CalendarError::UnknownTimeZone { name: name.to_owned(), source })
     }
 
     /// UTC, for links and tests that do not care about local time.
@@ -167,10 +164,9 @@ impl LocalClock {
         let wall = date.at(hour, minute, 0, 0);
         let ambiguous = self.tz.to_ambiguous_timestamp(wall);
         match ambiguous.offset() {
-            AmbiguousOffset::Unambiguous { .. } | AmbiguousOffset::Fold { .. } => ambiguous
-                .earlier()
-                .map(Time::from_jiff)
-                .unwrap_or(Time::MAX),
+            AmbiguousOffset::Unambiguous { .. } | AmbiguousOffset::Fold { .. } => {
+                ambiguous.earlier().map(Time::from_jiff).unwrap_or(Time::MAX)
+            }
             AmbiguousOffset::Gap { after, .. } => {
                 // Read with the offset after the gap, the wall time names an
                 // instant before the transition; the next transition from
@@ -238,10 +234,7 @@ mod tests {
         let london = clock("Europe/London");
         assert_eq!(london.local_hour(utc("2026-03-28T12:00:00Z")), 12);
         assert_eq!(london.local_hour(utc("2026-03-29T12:00:00Z")), 13);
-        assert_eq!(
-            london.local_weekday(utc("2026-03-29T12:00:00Z")),
-            Weekday::Sunday
-        );
+        assert_eq!(london.local_weekday(utc("2026-03-29T12:00:00Z")), Weekday::Sunday);
 
         // A daily 03:00 job: 03:00 UTC on Saturday, 02:00 UTC from Sunday.
         let three = 3 * 60;
@@ -280,10 +273,7 @@ mod tests {
             let t = utc(summer_or_winter);
             assert_eq!(sao_paulo.local_hour(t), 9);
             let two_am = sao_paulo.next_local_time_of_day(t, 2 * 60);
-            assert_eq!(
-                two_am.as_secs() - sao_paulo.local_day_start(t).as_secs(),
-                26 * 3600
-            );
+            assert_eq!(two_am.as_secs() - sao_paulo.local_day_start(t).as_secs(), 26 * 3600);
         }
         let day_start = sao_paulo.local_day_start(utc("2026-11-08T12:00:00Z"));
         assert_eq!(day_start, utc("2026-11-08T03:00:00Z"));
@@ -296,10 +286,7 @@ mod tests {
         assert_eq!(kolkata.local_hour(t), 5);
         assert_eq!(kolkata.local_minute_of_day(t), 5 * 60 + 30);
         assert_eq!(kolkata.local_day_start(t), utc("2026-03-01T18:30:00Z"));
-        assert_eq!(
-            kolkata.next_local_time_of_day(t, 0),
-            utc("2026-03-02T18:30:00Z")
-        );
+        assert_eq!(kolkata.next_local_time_of_day(t, 0), utc("2026-03-02T18:30:00Z"));
     }
 
     #[test]

@@ -220,16 +220,8 @@ impl Transmission {
     /// utilisation metering; `None` if it never did.
     pub fn busy_span(&self) -> Option<(Time, Time)> {
         let (start, serialisation) = match *self {
-            Transmission::Lost {
-                start,
-                serialisation,
-                ..
-            }
-            | Transmission::Delivered {
-                start,
-                serialisation,
-                ..
-            } => (start, serialisation),
+            Transmission::Lost { start, serialisation, .. }
+            | Transmission::Delivered { start, serialisation, .. } => (start, serialisation),
         };
         (!serialisation.is_zero()).then(|| (start, start + serialisation))
     }
@@ -316,9 +308,7 @@ impl Link {
 
     /// Whether `t` is inside a partition window.
     pub fn is_partitioned(&self, t: Time) -> bool {
-        self.partitions
-            .iter()
-            .any(|&(from, to)| from <= t && t < to)
+        self.partitions.iter().any(|&(from, to)| from <= t && t < to)
     }
 
     /// The loss probability for a transmission starting at `t`.
@@ -391,21 +381,12 @@ impl Link {
 
         // Lost along the way, or arrives after latency and jitter.
         if loss_draw < self.loss_rate_at(start) {
-            return Transmission::Lost {
-                reason: LossReason::Dropped,
-                start,
-                serialisation,
-            };
+            return Transmission::Lost { reason: LossReason::Dropped, start, serialisation };
         }
         let arrive = end + self.config.latency + jitter;
         let duplicate_arrive =
             (duplicate_draw < self.duplicate_rate_at(start)).then(|| arrive + duplicate_jitter);
-        Transmission::Delivered {
-            start,
-            serialisation,
-            arrive,
-            duplicate_arrive,
-        }
+        Transmission::Delivered { start, serialisation, arrive, duplicate_arrive }
     }
 
     /// Time to clock `wire_bytes` onto the line at the rate available at
@@ -432,20 +413,12 @@ fn unit_interval(draw: u64) -> f64 {
 }
 
 fn check_window(from: Time, to: Time) -> Result<(), LinkError> {
-    if from < to {
-        Ok(())
-    } else {
-        Err(LinkError::EmptyWindow { from, to })
-    }
+    if from < to { Ok(()) } else { Err(LinkError::EmptyWindow { from, to }) }
 }
 
 /// The rate of the last-added window containing `t`, if any.
 fn rate_at(windows: &[RateWindow], t: Time) -> Option<f64> {
-    windows
-        .iter()
-        .rev()
-        .find(|w| w.from <= t && t < w.to)
-        .map(|w| w.rate)
+    windows.iter().rev().find(|w| w.from <= t && t < w.to).map(|w| w.rate)
 }
 
 #[cfg(test)]
@@ -462,12 +435,9 @@ mod tests {
 
     fn delivered(t: Transmission) -> (Time, Duration, Time) {
         match t {
-            Transmission::Delivered {
-                start,
-                serialisation,
-                arrive,
-                ..
-            } => (start, serialisation, arrive),
+            Transmission::Delivered { start, serialisation, arrive, .. } => {
+                (start, serialisation, arrive)
+            }
             lost => panic!("expected delivery, got {lost:?}"),
         }
     }
@@ -527,13 +497,7 @@ mod tests {
         let long = delivered(link.transmit(Direction::Up, secs(9.5), 62_500, &mut rng));
         assert_eq!(long.2, secs(10.0));
         let queued = link.transmit(Direction::Up, secs(9.6), 1000, &mut rng);
-        assert!(matches!(
-            queued,
-            Transmission::Lost {
-                reason: LossReason::Partition,
-                ..
-            }
-        ));
+        assert!(matches!(queued, Transmission::Lost { reason: LossReason::Partition, .. }));
 
         // The window's end is open: at 20 s the link works again.
         let after = delivered(link.transmit(Direction::Up, secs(20.0), 1000, &mut rng));
@@ -568,13 +532,7 @@ mod tests {
         assert_eq!(link.loss_rate_at(secs(1.7)), 0.0);
         let mut rng = Pcg64Mcg::seed_from_u64(1);
         let dropped = link.transmit(Direction::Up, secs(1.2), 125, &mut rng);
-        assert!(matches!(
-            dropped,
-            Transmission::Lost {
-                reason: LossReason::Dropped,
-                ..
-            }
-        ));
+        assert!(matches!(dropped, Transmission::Lost { reason: LossReason::Dropped, .. }));
         // A dropped message was still sent: it used the line for 1 ms.
         assert_eq!(dropped.busy_span(), Some((secs(1.2), secs(1.201))));
     }
@@ -589,12 +547,7 @@ mod tests {
         let mut duplicates = 0;
         for i in 0..1000 {
             let t = link.transmit(Direction::Down, secs(i as f64), 100, &mut rng);
-            if let Transmission::Delivered {
-                arrive,
-                duplicate_arrive: Some(copy),
-                ..
-            } = t
-            {
+            if let Transmission::Delivered { arrive, duplicate_arrive: Some(copy), .. } = t {
                 assert!(copy >= arrive);
                 assert!(copy <= arrive + Duration::from_millis(5));
                 duplicates += 1;
@@ -622,10 +575,7 @@ mod tests {
             }
             previous_arrival = arrive;
         }
-        assert!(
-            overtaken > 0,
-            "1 ms apart with 10 ms of jitter should reorder"
-        );
+        assert!(overtaken > 0, "1 ms apart with 10 ms of jitter should reorder");
     }
 
     #[test]
@@ -652,10 +602,7 @@ mod tests {
     #[test]
     fn invalid_configurations_and_windows_are_rejected() {
         let mut config = LinkConfig::new(0, Duration::ZERO);
-        assert_eq!(
-            Link::new(config.clone()).unwrap_err(),
-            LinkError::ZeroBandwidth
-        );
+        assert_eq!(Link::new(config.clone()).unwrap_err(), LinkError::ZeroBandwidth);
         config.bandwidth_bps = MBPS;
         config.loss = f64::NAN;
         assert!(matches!(
@@ -664,18 +611,12 @@ mod tests {
         ));
         config.loss = 0.0;
         config.background[3] = 1.0;
-        assert!(matches!(
-            config.validate(),
-            Err(LinkError::BackgroundOutOfRange { hour: 3, .. })
-        ));
+        assert!(matches!(config.validate(), Err(LinkError::BackgroundOutOfRange { hour: 3, .. })));
         config.background[3] = 0.0;
         let mut link = Link::new(config).unwrap();
         assert!(link.add_partition(secs(2.0), secs(2.0)).is_err());
         assert!(link.add_loss_window(secs(1.0), secs(2.0), 1.5).is_err());
-        assert!(
-            link.add_duplicate_window(secs(3.0), secs(2.0), 0.5)
-                .is_err()
-        );
+        assert!(link.add_duplicate_window(secs(3.0), secs(2.0), 0.5).is_err());
     }
 
     #[test]

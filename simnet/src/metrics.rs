@@ -340,7 +340,14 @@ impl Observer {
     }
 
     /// Records one observation of `node` (`client` is its client index).
-    pub fn record(&mut self, now: Time, node: NodeId, client: Option<u32>, o: Observation, plan: &Plan) {
+    pub fn record(
+        &mut self,
+        now: Time,
+        node: NodeId,
+        client: Option<u32>,
+        o: Observation,
+        plan: &Plan,
+    ) {
         match o {
             Observation::RevisionAssigned { policy, revision, origin, proposal, .. } => {
                 self.assigned(now, &policy, revision.0, origin, proposal);
@@ -470,7 +477,8 @@ impl Observer {
             let mut best = 0u64;
             for d in 0..2 {
                 let base = (link * 2 + d) * self.buckets;
-                best = best.max(*self.link_busy_ns[base..base + self.buckets].iter().max().unwrap_or(&0));
+                best = best
+                    .max(*self.link_busy_ns[base..base + self.buckets].iter().max().unwrap_or(&0));
             }
             best as f64 / self.bucket_ns as f64
         };
@@ -555,7 +563,11 @@ impl Observer {
                 .links
                 .iter()
                 .map(|l| crate::output::LinkInfo {
-                    name: format!("{}:{}", if l.wan { "wan" } else { "lan" }, sc.sites[l.site].name),
+                    name: format!(
+                        "{}:{}",
+                        if l.wan { "wan" } else { "lan" },
+                        sc.sites[l.site].name
+                    ),
                     site: l.site,
                     wan: l.wan,
                     bandwidth_bps: l.config.bandwidth_bps,

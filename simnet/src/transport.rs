@@ -273,10 +273,7 @@ mod tests {
     fn documented_handshake_breakdown_adds_up() {
         let model = TransportModel::default();
         let server_protected = 20 + 30 + 1042 + 80 + 36 + 22;
-        assert_eq!(
-            model.tls_server_flight_bytes,
-            122 + 5 + 6 + server_protected
-        );
+        assert_eq!(model.tls_server_flight_bytes, 122 + 5 + 6 + server_protected);
         let client_protected = 1042 + 80 + 36 + 22;
         assert_eq!(model.tls_client_final_flight_bytes, 6 + client_protected);
         assert_eq!(model.tls_client_hello_bytes, 256 + 5);
@@ -319,26 +316,12 @@ mod tests {
 
     #[test]
     fn validate_rejects_impossible_models() {
-        let no_room = TransportModel {
-            mss_bytes: 12,
-            ..TransportModel::default()
-        };
-        assert!(matches!(
-            no_room.validate(),
-            Err(TransportModelError::NoSegmentPayload { .. })
-        ));
-        let no_record = TransportModel {
-            tls_max_record_payload_bytes: 0,
-            ..TransportModel::default()
-        };
-        assert_eq!(
-            no_record.validate(),
-            Err(TransportModelError::NoRecordPayload)
-        );
-        let no_ack = TransportModel {
-            delayed_ack_segments: 0,
-            ..TransportModel::default()
-        };
+        let no_room = TransportModel { mss_bytes: 12, ..TransportModel::default() };
+        assert!(matches!(no_room.validate(), Err(TransportModelError::NoSegmentPayload { .. })));
+        let no_record =
+            TransportModel { tls_max_record_payload_bytes: 0, ..TransportModel::default() };
+        assert_eq!(no_record.validate(), Err(TransportModelError::NoRecordPayload));
+        let no_ack = TransportModel { delayed_ack_segments: 0, ..TransportModel::default() };
         assert_eq!(no_ack.validate(), Err(TransportModelError::NoAckRatio));
     }
 

@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::SeedableRng as _;
 use rand::RngExt as _;
+use rand::SeedableRng as _;
 use rand_pcg::Pcg64Mcg;
 use sha2::{Digest as _, Sha256};
 use tiersync_engine::codec::encoded_len;
@@ -689,7 +689,8 @@ impl<'a> World<'a> {
             CrashTarget::Local => self.nodes_of(site, true),
             CrashTarget::Clients => self.nodes_of(site, false),
             CrashTarget::Share(p) => {
-                let mut rng = Pcg64Mcg::seed_from_u64(seeds::derive(self.seed, "crash", fault as u64));
+                let mut rng =
+                    Pcg64Mcg::seed_from_u64(seeds::derive(self.seed, "crash", fault as u64));
                 self.nodes_of(site, false)
                     .into_iter()
                     .filter(|_| rng.random_bool(p.value()))

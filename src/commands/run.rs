@@ -72,7 +72,14 @@ pub fn simulate(
             .with_context(|| format!("cannot create trace file {}", path.display()))?;
         let mut w = csv::Writer::from_writer(file);
         w.write_record([
-            "time_utc", "from", "from_site", "to", "to_site", "wan_links", "kind", "bytes",
+            "time_utc",
+            "from",
+            "from_site",
+            "to",
+            "to_site",
+            "wan_links",
+            "kind",
+            "bytes",
         ])?;
         progress = progress.with_trace(w);
     }
