@@ -29,7 +29,9 @@ pub fn report(cmp: &Comparison<'_>) -> String {
     md += &wrap(&describe(sc));
     md += "\n";
     md += &results(cmp);
+    md += &break_even(cmp);
     md += &charts(cmp);
+    md += FILES;
     md += &transport(cmp);
     md += &reproduce(cmp);
     md
@@ -222,8 +224,9 @@ fn results(cmp: &Comparison<'_>) -> String {
          delays in seconds, equal to `tiersync run --json` for the same scenario, strategy \
          and seed. WAN bytes count a message once per WAN link it crosses, with TCP/IP and \
          TLS overhead. Business hours are each site's local working hours. Peak utilisation \
-         is the busiest 1-bucket share of a WAN link's time taken by the strategy's own \
-         traffic. Propagation is the time from a change being made to an affected client \
+         is the share of a WAN link's time taken by the strategy's own traffic in its \
+         busiest metering bucket (the scenario's `bucket`, one minute by default). \
+         Propagation is the time from a change being made to an affected client \
          applying it, over every (change, client) pair; never-applied pairs had not applied \
          when the run ended. Staleness is client-hours spent on an outdated policy. A \
          reduction factor is flat's figure divided by the strategy's.",
@@ -334,6 +337,81 @@ fn sentence(cmp: &Comparison<'_>, stem: &str) -> String {
         ),
     }
 }
+
+/// Per WAN link: how many clients polling would cost what replication
+/// costs, from the `sites` part of the JSON.
+///
+/// Polling's cost is `flat-conditional`'s (downloads only after a change,
+/// the fair baseline), per client behind the link; replication's is
+/// `tiered`'s traffic on the same link. A link with fewer clients than
+/// the break-even is cheaper to leave to polling.
+fn break_even(cmp: &Comparison<'_>) -> String {
+    let sc = cmp.scenario;
+    let get = |name: &str| cmp.runs.iter().map(|r| &r.summary).find(|s| s.strategy == name);
+    let (Some(poll), Some(tiered)) = (get("flat-conditional"), get("tiered")) else {
+        return String::new();
+    };
+
+    // Clients behind each site's link: its own and those of every site
+    // below it.
+    let mut behind: Vec<u64> = sc.sites.iter().map(|s| s.client_count()).collect();
+    for i in 0..sc.sites.len() {
+        let mut p = sc.sites[i].parent_index;
+        while let Some(j) = p {
+            behind[j] += sc.sites[i].client_count();
+            p = sc.sites[j].parent_index;
+        }
+    }
+    let mut md = String::from(
+        "### Break-even between polling and replication
+
+",
+    );
+    md += &wrap(
+        "Per WAN link: the traffic of `flat-conditional` (clients poll the master and download \
+         only after a change) per client behind the link, against the traffic of `tiered` \
+         (one local server replicates for them) on the same link over the whole run. Below \
+         the break-even number of clients, polling costs less WAN traffic than replication.",
+    );
+    md += "\n| link | clients behind it | polling, per client | replication, whole link | \
+           break-even clients | cheaper here |\n|---|---|---|---|---|---|\n";
+    for (i, site) in sc.sites.iter().enumerate() {
+        let (Some(p), Some(t)) = (poll.sites.get(i), tiered.sites.get(i)) else { continue };
+        if site.wan.is_none() || behind[i] == 0 {
+            continue;
+        }
+        let per_client = (p.wan_bytes_up + p.wan_bytes_down) as f64 / behind[i] as f64;
+        let replication = t.wan_bytes_up + t.wan_bytes_down;
+        let even = if per_client > 0.0 { replication as f64 / per_client } else { f64::INFINITY };
+        let cheaper = if (behind[i] as f64) > even { "replication" } else { "polling" };
+        let even_text =
+            if even.is_finite() { thousands(even.ceil() as u64) } else { "—".to_owned() };
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {} | {} | {even_text} | {cheaper} |",
+            site.name,
+            thousands(behind[i]),
+            bytes(per_client.round() as u64),
+            bytes(replication),
+        );
+    }
+    md += "\n";
+    md
+}
+
+/// What each file of the report holds.
+const FILES: &str = "## Files\n\n\
+- `summary.csv`: the results table, exact.\n\
+- `sites.csv`: per site and strategy, the `sites` part of `tiersync run --json`: WAN \
+bytes up and down its link, business-hours bytes, peak utilisation, syncs and the age of \
+the master's view of the site.\n\
+- `timeseries.csv`: bytes and messages per one-hour bucket (start in UTC), strategy, \
+link (`wan:<site>` is the site's link to its parent, `lan:<site>` its LAN) and direction \
+(`down` from the parent, `up` towards it); hours without traffic are left out.\n\
+- `propagation.csv`: per change (numbered as above), client platform, site and strategy, \
+how many (change, client) pairs (`clients`) applied the change with a delay in each \
+one-minute bin (`delay_seconds` is the bin's start).\n\
+- `*.png`, `*.svg`: the charts above.\n\n";
 
 /// The transport overhead model every byte count includes.
 fn transport(cmp: &Comparison<'_>) -> String {

@@ -137,20 +137,33 @@ fn write_timeseries(cmp: &Comparison<'_>, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One row per (change, affected client) pair that applied.
+/// Width of the delay bins of `propagation.csv`, milliseconds.
+///
+/// One row per (change, client) pair would make a file of a million rows
+/// for 50,000 clients; one-minute bins keep it to thousands, fine enough
+/// for delays that run from minutes to days.
+pub const DELAY_BIN_MS: u64 = 60_000;
+
+/// Applied (change, affected client) pairs: per change, site, platform and
+/// strategy, how many pairs (`clients`) had a delay in each one-minute bin
+/// (`delay_seconds` is the bin's start).
 fn write_propagation(cmp: &Comparison<'_>, path: &Path) -> anyhow::Result<()> {
     let mut w = writer(path)?;
-    w.write_record(["change", "platform", "site", "strategy", "delay_seconds"])?;
+    w.write_record(["change", "platform", "site", "strategy", "delay_seconds", "clients"])?;
     for run in &cmp.runs {
-        let mut rows: Vec<_> = run.detail.propagation.iter().collect();
-        rows.sort_by_key(|r| (r.change, r.site, r.platform, r.delay_ms));
-        for r in rows {
+        let mut bins: std::collections::BTreeMap<(u16, u16, u8, u64), u64> = Default::default();
+        for r in &run.detail.propagation {
+            let bin = r.delay_ms / DELAY_BIN_MS * DELAY_BIN_MS / 1000;
+            *bins.entry((r.change, r.site, r.platform, bin)).or_default() += 1;
+        }
+        for ((change, site, platform_index, bin), n) in bins {
             w.write_record([
-                (u32::from(r.change) + 1).to_string().as_str(),
-                platform(run, r.platform),
-                &cmp.scenario.sites[r.site as usize].name,
+                (u32::from(change) + 1).to_string().as_str(),
+                platform(run, platform_index),
+                &cmp.scenario.sites[site as usize].name,
                 &run.summary.strategy,
-                &format!("{}.{:03}", r.delay_ms / 1000, r.delay_ms % 1000),
+                &bin.to_string(),
+                &n.to_string(),
             ])?;
         }
     }

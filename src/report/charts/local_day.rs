@@ -137,7 +137,7 @@ impl LocalDayChart {
             .caption(&panel.title, font(AXIS_PX))
             .margin(10)
             .x_label_area_size(50)
-            .y_label_area_size(80)
+            .y_label_area_size(95)
             .build_cartesian_2d(0f64..24f64, (self.floor..1.0).log_scale())?;
         chart
             .configure_mesh()
@@ -184,8 +184,11 @@ pub fn share_label(y: f64) -> String {
     let pct = y * 100.0;
     if pct >= 1.0 {
         format!("{pct:.0}%")
-    } else {
+    } else if pct >= 0.01 {
         let digits = (-pct.log10()).ceil().max(0.0) as usize;
         format!("{pct:.digits$}%")
+    } else {
+        // Tiny shares in powers of ten: 1e-6% reads better than 0.000001%.
+        format!("{pct:.0e}%")
     }
 }

@@ -132,8 +132,9 @@ impl Figure for Timeline {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let n = self.rows.len().max(1);
+        let (plot, key) = root.split_vertically(root.dim_in_pixel().1 - 50);
         let labels: Vec<String> = self.rows.iter().map(|r| r.label.clone()).collect();
-        let mut chart = ChartBuilder::on(root)
+        let mut chart = ChartBuilder::on(&plot)
             .caption(&self.title, font(TITLE_PX))
             .margin(18)
             .x_label_area_size(60)
@@ -180,14 +181,14 @@ impl Figure for Timeline {
             }))?;
         }
 
-        // A legend drawn by hand: the window and a dot.
-        let (w, _) = root.dim_in_pixel();
-        let x = w as i32 - 560;
-        root.draw(&Rectangle::new([(x, 62), (x + 26, 78)], window.filled()))?;
-        root.draw(&Text::new("sync window".to_owned(), (x + 34, 60), font(LABEL_PX)))?;
-        root.draw(&Circle::new((x + 200, 70), 5, dot.filled()))?;
-        let text = "a sync started (one height per day)";
-        root.draw(&Text::new(text.to_owned(), (x + 212, 60), font(LABEL_PX)))?;
+        // A legend drawn by hand below the axis: the window and a dot.
+        let x = 200;
+        key.draw(&Rectangle::new([(x, 12), (x + 26, 28)], window.filled()))?;
+        let text = "sync window, local time placed in UTC";
+        key.draw(&Text::new(text.to_owned(), (x + 34, 10), font(LABEL_PX)))?;
+        key.draw(&Circle::new((x + 470, 20), 5, dot.filled()))?;
+        let text = "a sync started (one height per day of the run, first at the bottom)";
+        key.draw(&Text::new(text.to_owned(), (x + 482, 10), font(LABEL_PX)))?;
         Ok(())
     }
 }
