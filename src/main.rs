@@ -3,6 +3,7 @@
 
 mod commands;
 mod progress;
+mod report;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,20 @@ enum Command {
     /// Validate a scenario file without running it.
     #[command(after_help = "Example:\n  tiersync check scenarios/figure-1.toml")]
     Check(commands::check::CheckArgs),
+
+    /// Run a scenario under flat, flat-conditional and tiered with one seed
+    /// and write a report (report.md, CSV files, charts).
+    #[command(after_help = "Example:\n  tiersync compare scenarios/figure-1.toml --out /tmp/fig1")]
+    Compare(commands::compare::CompareArgs),
+
+    /// Run a scenario over a grid of settings and chart WAN bytes against
+    /// p99 propagation delay.
+    #[command(after_help = "Examples:\n  \
+        tiersync sweep scenarios/figure-1.toml --set client.poll=15m,1h,4h\n  \
+        tiersync sweep scenarios/figure-1.toml --set client.poll=15m,1h --list\n  \
+        tiersync sweep scenarios/figure-1.toml --set client.poll=15m,1h --point 3\n  \
+        tiersync sweep scenarios/figure-1.toml --set client.poll=15m,1h --collect")]
+    Sweep(commands::sweep::SweepArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +55,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Check(args) => commands::check::run(args),
+        Command::Compare(args) => commands::compare::run(args),
+        Command::Sweep(args) => commands::sweep::run(args),
     };
     match result {
         Ok(code) => code,

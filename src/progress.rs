@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tiersync_engine::Time;
 use tiersync_simnet::world::{Hooks, TraceRow};
 
@@ -14,6 +14,8 @@ pub struct Progress {
     shown: bool,
     enabled: bool,
     start: Time,
+    /// The group this bar is drawn in, when several runs go side by side.
+    multi: Option<MultiProgress>,
     trace: Option<csv::Writer<std::fs::File>>,
     /// The first error writing the trace file, reported after the run.
     pub trace_error: Option<csv::Error>,
@@ -38,9 +40,18 @@ impl Progress {
             shown: false,
             enabled: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             start,
+            multi: None,
             trace: None,
             trace_error: None,
         }
+    }
+
+    /// Draws the bar in `multi`, one line among the bars of runs going on
+    /// at the same time.
+    pub fn in_group(mut self, multi: &MultiProgress) -> Progress {
+        self.bar = multi.add(self.bar);
+        self.multi = Some(multi.clone());
+        self
     }
 
     /// Also writes every delivered message to `writer`.
@@ -68,7 +79,14 @@ impl Hooks for Progress {
             return;
         }
         if !self.shown && self.started.elapsed() > Duration::from_secs(1) {
-            self.bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+            match &self.multi {
+                // The first bar of a group to pass a second shows them all.
+                Some(m) if m.is_hidden() => {
+                    m.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+                }
+                Some(_) => {}
+                None => self.bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(4)),
+            }
             self.shown = true;
         }
         let secs = now.saturating_since(self.start).as_secs();

@@ -1,4 +1,7 @@
-//! One module per subcommand.
+//! One module per subcommand, and the thread pool they share.
 
 pub mod check;
+pub mod compare;
+pub mod parallel;
 pub mod run;
+pub mod sweep;

@@ -1,0 +1,194 @@
+//! Chart 3: one UTC day, one row per site: the sync window each local
+//! server keeps in its own time zone, and when its syncs really started.
+//!
+//! This is the patent's "several points in a 24-hour period": a night
+//! window in every zone puts the master's work at different UTC hours.
+
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use tiersync_engine::Time;
+
+use super::{AXIS_PX, DrawResult, Figure, LABEL_PX, TITLE_PX, font, strategy_color};
+use crate::report::Comparison;
+
+/// Half the height of a row's band, in rows.
+const HALF: f64 = 0.38;
+
+/// One site's row.
+struct Row {
+    label: String,
+    /// Window spans in UTC hours of day, one or two per day of the run; a
+    /// daylight-saving change shows as two shifted spans.
+    windows: Vec<(f64, f64)>,
+    /// Sync starts: (UTC hour of day, day index from the start).
+    syncs: Vec<(f64, usize)>,
+}
+
+/// The chart.
+pub struct Timeline {
+    title: String,
+    rows: Vec<Row>,
+    days: usize,
+}
+
+impl Timeline {
+    /// The chart of `cmp`; syncs come from its `tiered` run.
+    pub fn new(cmp: &Comparison<'_>) -> Timeline {
+        let sc = cmp.scenario;
+        let start = sc.start.as_secs();
+        let end = sc.end().as_secs();
+        let days = ((end - start) as f64 / 86_400.0).ceil() as usize;
+        let tiered = cmp.runs.iter().find(|r| r.summary.strategy == "tiered");
+        let w = sc.local.sync_window;
+        let (w_start, w_end) = (i64::from(w.start_minute()), i64::from(w.end_minute()));
+        let w_len = if w_end > w_start { w_end - w_start } else { w_end + 1440 - w_start };
+
+        let mut rows = Vec::new();
+        for (i, site) in sc.sites.iter().enumerate() {
+            if i == sc.root_index() || !site.has_local_server() && sc.children(i).next().is_none() {
+                continue;
+            }
+            let mut windows = Vec::new();
+            for (from, to) in local_windows(&site.timezone, start, end, w_start, w_len) {
+                split_utc_day(from, to, &mut windows);
+            }
+            windows.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+            windows.dedup();
+            let syncs = tiered
+                .map(|r| {
+                    r.detail
+                        .syncs
+                        .iter()
+                        .filter(|(s, _)| *s == i)
+                        .map(|&(_, t)| {
+                            let secs = t.floor() as i64;
+                            let day = ((secs - start) / 86_400).max(0) as usize;
+                            (secs.rem_euclid(86_400) as f64 / 3600.0, day)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            rows.push(Row { label: site.name.clone(), windows, syncs });
+        }
+        Timeline {
+            title: format!(
+                "{}: sync window {} local time, as UTC, and the syncs that ran (tiered)",
+                sc.name, w
+            ),
+            rows,
+            days,
+        }
+    }
+}
+
+/// Every window of the run at a site, as Unix seconds `[from, to)`,
+/// clipped to `[start, end)`. Windows are placed on each local date with
+/// real time-zone rules.
+fn local_windows(tz: &TimeZone, start: i64, end: i64, w_start: i64, w_len: i64) -> Vec<(i64, i64)> {
+    let first = tz.to_datetime(Time::from_secs(start).to_jiff()).date();
+    let mut out = Vec::new();
+    let mut day: Date = first.yesterday().unwrap_or(first);
+    loop {
+        let at = day.at((w_start / 60) as i8, (w_start % 60) as i8, 0, 0);
+        // A window starting in a skipped hour begins at the first instant
+        // after it, as a local cron would fire.
+        let Ok(ts) = tz.to_timestamp(at) else { break };
+        let from = ts.as_second();
+        if from >= end {
+            break;
+        }
+        let to = from + w_len * 60;
+        if to > start {
+            out.push((from.max(start), to.min(end)));
+        }
+        match day.tomorrow() {
+            Ok(d) => day = d,
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Adds `[from, to)` as UTC hours of day, split at midnight.
+fn split_utc_day(from: i64, to: i64, out: &mut Vec<(f64, f64)>) {
+    let h = |t: i64| t.rem_euclid(86_400) as f64 / 3600.0;
+    let (a, b) = (h(from), h(to));
+    if to - from >= 86_400 {
+        out.push((0.0, 24.0));
+    } else if b > a || (b == 0.0 && to > from) {
+        out.push((a, if b == 0.0 { 24.0 } else { b }));
+    } else if to > from {
+        out.push((a, 24.0));
+        out.push((0.0, b));
+    }
+}
+
+impl Figure for Timeline {
+    fn size(&self) -> (u32, u32) {
+        (1400, 200 + 70 * self.rows.len().max(1) as u32)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let n = self.rows.len().max(1);
+        let (plot, key) = root.split_vertically(root.dim_in_pixel().1 - 50);
+        let labels: Vec<String> = self.rows.iter().map(|r| r.label.clone()).collect();
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(&self.title, font(TITLE_PX))
+            .margin(18)
+            .x_label_area_size(60)
+            .y_label_area_size(160)
+            .build_cartesian_2d(0f64..24f64, -0.5f64..(n as f64 - 0.5))?;
+        chart
+            .configure_mesh()
+            .x_desc("hour of day, UTC")
+            .x_labels(13)
+            .x_label_formatter(&|x| format!("{:02}:00", *x as u32))
+            .y_labels(n + 1)
+            .y_label_formatter(&|y| {
+                let k = y.round();
+                if (y - k).abs() < 1e-6 && k >= 0.0 {
+                    labels.get(k as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .disable_y_mesh()
+            .light_line_style(WHITE)
+            .label_style(font(LABEL_PX))
+            .axis_desc_style(font(AXIS_PX))
+            .draw()?;
+
+        // Windows: translucent, so where daylight saving moved the window
+        // the overlap is darker and the shifted part lighter.
+        let window = RGBColor(120, 170, 220).mix(0.45);
+        let dot = strategy_color("tiered");
+        for (k, row) in self.rows.iter().enumerate() {
+            let y = k as f64;
+            chart.draw_series(
+                row.windows
+                    .iter()
+                    .map(|&(a, b)| Rectangle::new([(a, y - HALF), (b, y + HALF)], window.filled())),
+            )?;
+
+            // One sync per dot; each day of the run gets its own height in
+            // the band, first day at the bottom.
+            let span = (self.days.max(2) - 1) as f64;
+            chart.draw_series(row.syncs.iter().map(|&(h, day)| {
+                let dy = -HALF * 0.8 + 1.6 * HALF * (day as f64 / span);
+                Circle::new((h, y + dy), 5, dot.filled())
+            }))?;
+        }
+
+        // A legend drawn by hand below the axis: the window and a dot.
+        let x = 200;
+        key.draw(&Rectangle::new([(x, 12), (x + 26, 28)], window.filled()))?;
+        let text = "sync window, local time placed in UTC";
+        key.draw(&Text::new(text.to_owned(), (x + 34, 10), font(LABEL_PX)))?;
+        key.draw(&Circle::new((x + 470, 20), 5, dot.filled()))?;
+        let text = "a sync started (one height per day of the run, first at the bottom)";
+        key.draw(&Text::new(text.to_owned(), (x + 482, 10), font(LABEL_PX)))?;
+        Ok(())
+    }
+}

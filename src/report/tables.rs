@@ -1,0 +1,215 @@
+//! The report's CSV files, and the summary rows `report.md` shares with
+//! `summary.csv`.
+//!
+//! Rows are sorted in a fixed order (strategy as compared, then the
+//! scenario's own order of sites and links) and floats have a fixed number
+//! of decimals, so that regenerating a report gives byte-identical files
+//! that diff cleanly. Integers are the run's own counts, equal to the JSON
+//! of `tiersync run --json`.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use tiersync_simnet::output::{RunOutput, RunSummary};
+
+use super::Comparison;
+use super::series::{self, HOUR_SECONDS};
+
+/// Columns of `summary.csv`, in order; `report.md`'s table has the same.
+pub const SUMMARY_COLUMNS: [&str; 18] = [
+    "strategy",
+    "wan_bytes",
+    "wan_business_hours_bytes",
+    "wan_peak_utilization",
+    "master_bytes_in",
+    "master_bytes_out",
+    "master_messages_in",
+    "master_messages_out",
+    "propagation_p50_s",
+    "propagation_p90_s",
+    "propagation_p99_s",
+    "propagation_max_s",
+    "never_applied",
+    "staleness_client_hours",
+    "wan_bytes_reduction_vs_flat",
+    "master_messages_reduction_vs_flat",
+    "seed",
+    "trace_hash",
+];
+
+/// How many times fewer `ours` is than `flat`, with one decimal; empty
+/// when either is zero, where a factor means nothing.
+pub fn reduction(flat: u64, ours: u64) -> Option<f64> {
+    (flat > 0 && ours > 0).then(|| flat as f64 / ours as f64)
+}
+
+/// The master's messages, both directions.
+pub fn master_messages(s: &RunSummary) -> u64 {
+    s.master.messages_in + s.master.messages_out
+}
+
+/// The `flat` run of a comparison, against which factors are taken.
+pub fn flat_of<'a>(cmp: &'a Comparison<'_>) -> Option<&'a RunSummary> {
+    cmp.runs.iter().map(|r| &r.summary).find(|s| s.strategy == "flat")
+}
+
+/// The values of one `summary.csv` row, formatted.
+pub fn summary_row(s: &RunSummary, flat: Option<&RunSummary>) -> Vec<String> {
+    let p = &s.propagation_seconds;
+    let factor = |f: Option<f64>| f.map(|x| format!("{x:.1}")).unwrap_or_default();
+    vec![
+        s.strategy.clone(),
+        s.wan.bytes.to_string(),
+        s.wan.business_hours_bytes.to_string(),
+        format!("{:.6}", s.wan.peak_utilization),
+        s.master.bytes_in.to_string(),
+        s.master.bytes_out.to_string(),
+        s.master.messages_in.to_string(),
+        s.master.messages_out.to_string(),
+        format!("{:.3}", p.p50),
+        format!("{:.3}", p.p90),
+        format!("{:.3}", p.p99),
+        format!("{:.3}", p.max),
+        p.never_applied.to_string(),
+        format!("{:.3}", s.staleness_client_hours),
+        factor(flat.and_then(|f| reduction(f.wan.bytes, s.wan.bytes))),
+        factor(flat.and_then(|f| reduction(master_messages(f), master_messages(s)))),
+        s.seed.to_string(),
+        s.trace_hash.clone(),
+    ]
+}
+
+/// Writes the four CSV files into `dir`.
+pub fn write_csvs(cmp: &Comparison<'_>, dir: &Path) -> anyhow::Result<()> {
+    write_summary(cmp, &dir.join("summary.csv"))?;
+    write_timeseries(cmp, &dir.join("timeseries.csv"))?;
+    write_propagation(cmp, &dir.join("propagation.csv"))?;
+    write_sites(cmp, &dir.join("sites.csv"))
+}
+
+fn writer(path: &Path) -> anyhow::Result<csv::Writer<std::fs::File>> {
+    csv::Writer::from_path(path).with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// One row per strategy, the table of `report.md`.
+fn write_summary(cmp: &Comparison<'_>, path: &Path) -> anyhow::Result<()> {
+    let mut w = writer(path)?;
+    w.write_record(SUMMARY_COLUMNS)?;
+    let flat = flat_of(cmp);
+    for r in &cmp.runs {
+        w.write_record(summary_row(&r.summary, flat))?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Traffic per hour, strategy, link and direction; empty hours left out.
+fn write_timeseries(cmp: &Comparison<'_>, path: &Path) -> anyhow::Result<()> {
+    let mut w = writer(path)?;
+    w.write_record(["bucket_start_utc", "strategy", "link", "direction", "bytes", "messages"])?;
+    let per_run: Vec<Vec<series::HourRow>> =
+        cmp.runs.iter().map(|r| series::link_hours(cmp.scenario, r)).collect();
+    let start = cmp.scenario.start.as_secs();
+    let hours = series::hours(cmp.scenario);
+
+    // Hour first, then strategy, so that one hour's rows sit together.
+    let mut cursor = vec![0usize; cmp.runs.len()];
+    for hour in 0..hours {
+        let at = tiersync_engine::Time::from_secs(start + (hour as u64 * HOUR_SECONDS) as i64);
+        let at = at.to_string();
+        for (k, run) in cmp.runs.iter().enumerate() {
+            let rows = &per_run[k];
+            while cursor[k] < rows.len() && rows[cursor[k]].hour == hour {
+                let row = &rows[cursor[k]];
+                w.write_record([
+                    at.as_str(),
+                    &run.summary.strategy,
+                    &run.detail.links[row.link as usize].name,
+                    if row.dir == 0 { "down" } else { "up" },
+                    &row.bytes.to_string(),
+                    &row.messages.to_string(),
+                ])?;
+                cursor[k] += 1;
+            }
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Width of the delay bins of `propagation.csv`, milliseconds.
+///
+/// One row per (change, client) pair would make a file of a million rows
+/// for 50,000 clients; one-minute bins keep it to thousands, fine enough
+/// for delays that run from minutes to days.
+pub const DELAY_BIN_MS: u64 = 60_000;
+
+/// Applied (change, affected client) pairs: per change, site, platform and
+/// strategy, how many pairs (`clients`) had a delay in each one-minute bin
+/// (`delay_seconds` is the bin's start).
+fn write_propagation(cmp: &Comparison<'_>, path: &Path) -> anyhow::Result<()> {
+    let mut w = writer(path)?;
+    w.write_record(["change", "platform", "site", "strategy", "delay_seconds", "clients"])?;
+    for run in &cmp.runs {
+        let mut bins: std::collections::BTreeMap<(u16, u16, u8, u64), u64> = Default::default();
+        for r in &run.detail.propagation {
+            let bin = r.delay_ms / DELAY_BIN_MS * DELAY_BIN_MS / 1000;
+            *bins.entry((r.change, r.site, r.platform, bin)).or_default() += 1;
+        }
+        for ((change, site, platform_index, bin), n) in bins {
+            w.write_record([
+                (u32::from(change) + 1).to_string().as_str(),
+                platform(run, platform_index),
+                &cmp.scenario.sites[site as usize].name,
+                &run.summary.strategy,
+                &bin.to_string(),
+                &n.to_string(),
+            ])?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn platform(run: &RunOutput, index: u8) -> &str {
+    run.platforms.get(index as usize).map(String::as_str).unwrap_or("?")
+}
+
+/// Per site (in file order) and strategy: the `sites` part of the JSON.
+fn write_sites(cmp: &Comparison<'_>, path: &Path) -> anyhow::Result<()> {
+    let mut w = writer(path)?;
+    w.write_record([
+        "site",
+        "strategy",
+        "timezone",
+        "clients",
+        "wan_bytes_up",
+        "wan_bytes_down",
+        "business_hours_bytes",
+        "peak_utilization",
+        "syncs",
+        "master_view_age_hours_mean",
+        "master_view_age_hours_end",
+    ])?;
+    let opt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_default();
+    for i in 0..cmp.scenario.sites.len() {
+        for run in &cmp.runs {
+            let Some(s) = run.summary.sites.get(i) else { continue };
+            w.write_record([
+                s.site.as_str(),
+                &run.summary.strategy,
+                &s.timezone,
+                &s.clients.to_string(),
+                &s.wan_bytes_up.to_string(),
+                &s.wan_bytes_down.to_string(),
+                &s.business_hours_bytes.to_string(),
+                &format!("{:.6}", s.peak_utilization),
+                &s.syncs.to_string(),
+                &opt(s.master_view_age_hours_mean),
+                &opt(s.master_view_age_hours_end),
+            ])?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
