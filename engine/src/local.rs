@@ -304,6 +304,13 @@ impl Local {
         out.set_timer(now + self.cfg.request_timeout, Timer::ProposalRetry);
     }
 
+    /// Synchronises with the parent now, outside the window: uploads
+    /// statistics and fetches changes, as the scheduled sync does. The
+    /// schedule is unchanged.
+    pub fn handle_sync_now(&mut self, now: Time, out: &mut Outbox) {
+        self.request(now, RequestKind::Sync, 1, out);
+    }
+
     /// Asks the parent for new policies now (blocks 241/243).
     pub fn handle_fetch_now(&mut self, now: Time, out: &mut Outbox) {
         self.request(now, RequestKind::Check, 1, out);

@@ -424,7 +424,8 @@ pub fn example(role: Role) -> &'static str {
     }
 }
 
-const MASTER_EXAMPLE: &str = r#"# tiersync master policy server: `tiersync master --config master.toml`
+const MASTER_EXAMPLE: &str = r#"# tiersync master policy server
+# run: `tiersync master --config master.toml`
 # Relative paths are relative to this file.
 
 name = "master"                # the name in this node's certificate
@@ -501,7 +502,8 @@ cert = "pki/pc1.tokyo.pem"
 key = "pki/pc1.tokyo.key"
 "#;
 
-const OPERATOR_EXAMPLE: &str = r#"# tiersync operator commands: `tiersync policy …` and `tiersync status …`
+const OPERATOR_EXAMPLE: &str = r#"# tiersync operator commands
+# `tiersync policy …` and `tiersync status …`
 # read this file (`--config`, default `operator.toml`).
 
 server = "127.0.0.1:7401"      # the master; a local server for `policy set` there

@@ -133,6 +133,17 @@ pub struct NodeSetup {
     pub seed: u64,
 }
 
+/// Stops a daemon cleanly, like [`Daemon::stop`].
+#[derive(Clone, Debug)]
+pub struct Stopper(Arc<watch::Sender<bool>>);
+
+impl Stopper {
+    /// Asks the daemon to stop.
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+}
+
 /// A running daemon.
 #[derive(Debug)]
 pub struct Daemon {
@@ -181,6 +192,11 @@ impl Daemon {
     /// in flight during the grace period, flush, close.
     pub fn stop(&self) {
         self.shutdown.send_replace(true);
+    }
+
+    /// A handle that stops the daemon from elsewhere (a signal handler).
+    pub fn stopper(&self) -> Stopper {
+        Stopper(Arc::clone(&self.shutdown))
     }
 
     /// Waits for the daemon to stop.
@@ -411,7 +427,9 @@ impl Driver {
     /// The parent is reachable again: send what waited for it, and ask for
     /// news at once rather than at the next scheduled time.
     fn on_parent_up(&mut self, parent: NodeId) -> Result<(), DaemonError> {
-        while let Some(o) = self.parent_queue.pop_front() {
+        // Taken whole: a session that already ended puts frames back in the
+        // queue, which must not be drained again in this loop.
+        for o in std::mem::take(&mut self.parent_queue) {
             self.enqueue(parent, o);
         }
         self.step(
@@ -484,7 +502,8 @@ impl Driver {
         match link.tx.try_send(o) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                warn!(peer = %self.peer_name(to), "send queue full: peer reads too slowly; closing");
+                let peer = self.peer_name(to);
+                warn!(%peer, "send queue full: peer reads too slowly; closing");
                 self.peers.remove(&to);
                 self.count_children();
             }
@@ -503,7 +522,8 @@ impl Driver {
                 self.parent_queue.pop_front();
             }
         } else {
-            debug!(peer = %self.peer_name(to), kind = o.kind.as_str(), "peer not connected; dropped");
+            let peer = self.peer_name(to);
+            debug!(%peer, kind = o.kind.as_str(), "peer not connected; dropped");
         }
     }
 
@@ -655,6 +675,7 @@ impl Driver {
                 warn!(attempts, "sync abandoned until the next window");
             }
             Observation::Applied { policy, revision } => {
+                self.metrics.applied();
                 info!(%policy, revision = revision.0, "policy applied");
             }
             Observation::Removed { policy } => info!(%policy, "policy no longer applies"),
@@ -683,6 +704,21 @@ impl Driver {
         let answer = match req {
             OpRequest::SetPolicy { change, platform } => self.set_policy(change, platform)?,
             OpRequest::ListPolicies => self.list_policies(),
+            OpRequest::SyncNow => {
+                if !matches!(self.node, Node::Local(_)) {
+                    OpResponse::Error("only a local server synchronises with a parent".into())
+                } else {
+                    self.step(
+                        |n, now, out| {
+                            if let Node::Local(l) = n {
+                                l.handle_sync_now(now, out);
+                            }
+                        },
+                        None,
+                    )?;
+                    OpResponse::Done("synchronisation started".into())
+                }
+            }
             OpRequest::ShowPolicy { id, revision } => self.show_policy(&id, revision)?,
             OpRequest::Status { current, scope } => {
                 if !matches!(self.node, Node::Master(_)) {
@@ -794,8 +830,20 @@ impl Driver {
     }
 
     fn list_policies(&self) -> OpResponse {
+        if let Node::Client(c) = &self.node {
+            // A client lists what it enforces: its effective policies.
+            let applied = c.applied().iter().map(|e| PolicySummary {
+                id: e.id.to_string(),
+                revision: e.revision.0,
+                platforms: vec![e.platform.to_string()],
+                content_bytes: e.content.as_ref().map_or(0, |b| b.len() as u64),
+                site_overlays: e.site.iter().map(|s| s.to_string()).collect(),
+                urgent: false,
+            });
+            return OpResponse::Policies(applied.collect());
+        }
         let Some(store) = self.held() else {
-            return OpResponse::Error("a client holds no policy set".into());
+            return OpResponse::Error("no policy set here".into());
         };
         OpResponse::Policies(store.iter().map(|h| summary(&h.full)).collect())
     }

@@ -22,6 +22,7 @@
 //! - [`replay`]: a whole deployment in one process over loopback TCP.
 //! - [`cli`]: the command-line arguments and entry points.
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod conn;

@@ -9,6 +9,7 @@
 //!   synchronisations with its parent, from request to stored answer;
 //! - `tiersync_last_sync_timestamp_seconds{child}`: when each child last
 //!   synchronised with this server;
+//! - `tiersync_policies_applied_total`: revisions a client applied;
 //! - `tiersync_policy_revision{node}`: the revision this node holds, and the
 //!   revision each child last said it holds.
 
@@ -39,6 +40,7 @@ struct Inner {
     sync_count: u64,
     last_sync: BTreeMap<String, Time>,
     revision: BTreeMap<String, u64>,
+    applied: u64,
 }
 
 /// One daemon's counters, shared by its tasks.
@@ -101,6 +103,16 @@ impl Metrics {
         });
     }
 
+    /// Counts one policy revision applied by this client.
+    pub fn applied(&self) {
+        self.with(|m| m.applied += 1);
+    }
+
+    /// Policy revisions applied by this client since the process started.
+    pub fn applied_total(&self) -> u64 {
+        self.with(|m| m.applied)
+    }
+
     /// Records the revision `node` holds.
     pub fn revision(&self, node: &str, revision: u64) {
         self.with(|m| {
@@ -112,21 +124,17 @@ impl Metrics {
     pub fn render(&self) -> String {
         self.with(|m| {
             let mut s = String::new();
+            let labels = |peer: &str, dir: &Direction, kind: &str| {
+                let d = if *dir == Direction::Out { "out" } else { "in" };
+                format!("{{peer=\"{peer}\",direction=\"{d}\",kind=\"{kind}\"}}")
+            };
             let _ = writeln!(s, "# TYPE tiersync_bytes_total counter");
             for ((peer, dir, kind), (bytes, _)) in &m.frames {
-                let d = if *dir == Direction::Out { "out" } else { "in" };
-                let _ = writeln!(
-                    s,
-                    "tiersync_bytes_total{{peer=\"{peer}\",direction=\"{d}\",kind=\"{kind}\"}} {bytes}"
-                );
+                let _ = writeln!(s, "tiersync_bytes_total{} {bytes}", labels(peer, dir, kind));
             }
             let _ = writeln!(s, "# TYPE tiersync_messages_total counter");
             for ((peer, dir, kind), (_, n)) in &m.frames {
-                let d = if *dir == Direction::Out { "out" } else { "in" };
-                let _ = writeln!(
-                    s,
-                    "tiersync_messages_total{{peer=\"{peer}\",direction=\"{d}\",kind=\"{kind}\"}} {n}"
-                );
+                let _ = writeln!(s, "tiersync_messages_total{} {n}", labels(peer, dir, kind));
             }
             let _ = writeln!(s, "# TYPE tiersync_connected_children gauge");
             let _ = writeln!(s, "tiersync_connected_children {}", m.connected_children);
@@ -141,6 +149,8 @@ impl Metrics {
                     "tiersync_last_sync_timestamp_seconds{{child=\"{child}\"}} {secs:.3}"
                 );
             }
+            let _ = writeln!(s, "# TYPE tiersync_policies_applied_total counter");
+            let _ = writeln!(s, "tiersync_policies_applied_total {}", m.applied);
             let _ = writeln!(s, "# TYPE tiersync_policy_revision gauge");
             for (node, rev) in &m.revision {
                 let _ = writeln!(s, "tiersync_policy_revision{{node=\"{node}\"}} {rev}");

@@ -41,6 +41,9 @@ pub enum OpRequest {
         /// The revision (the master keeps them all).
         revision: Option<u64>,
     },
+    /// At a local server: synchronise with the parent now (upload
+    /// statistics, fetch changes) instead of waiting for the window.
+    SyncNow,
     /// Status, historical (from the store) or current (asked now).
     Status {
         /// Ask every local server now.
@@ -73,6 +76,8 @@ pub enum OpResponse {
     Policy(Box<PolicyDetail>),
     /// Status.
     Status(StatusView),
+    /// The request was carried out.
+    Done(String),
     /// The request was refused.
     Error(String),
 }
@@ -420,6 +425,7 @@ pub fn render(resp: &OpResponse) -> String {
             out
         }
         OpResponse::Status(v) => render_status(v),
+        OpResponse::Done(what) => format!("{what}\n"),
         OpResponse::Error(e) => format!("error: {e}\n"),
     }
 }
