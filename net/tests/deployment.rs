@@ -27,10 +27,10 @@ async fn policy_set_at_master_reaches_clients_of_two_local_servers() {
         let tokyo = net.start_local("tokyo", any_port(), master.addr()).await;
         let london = net.start_local("london", any_port(), master.addr()).await;
         let clients = [
-            net.start_client("pc1.tokyo", "tokyo", "windows", &tokyo).await,
-            net.start_client("pc2.tokyo", "tokyo", "linux", &tokyo).await,
-            net.start_client("pc1.london", "london", "windows", &london).await,
-            net.start_client("pc2.london", "london", "macos", &london).await,
+            net.start_client("pc1.tokyo", "tokyo", "windows", tokyo.addr()).await,
+            net.start_client("pc2.tokyo", "tokyo", "linux", tokyo.addr()).await,
+            net.start_client("pc1.london", "london", "windows", london.addr()).await,
+            net.start_client("pc2.london", "london", "macos", london.addr()).await,
         ];
 
         let mut av = policy("antivirus", &["windows", "linux", "macos"], &[("scan", "daily")]);
@@ -60,7 +60,7 @@ async fn policy_created_at_one_local_reaches_clients_of_another() {
         let master = net.start_master(&["tokyo", "london"]).await;
         let tokyo = net.start_local("tokyo", any_port(), master.addr()).await;
         let london = net.start_local("london", any_port(), master.addr()).await;
-        let pc = net.start_client("pc1.london", "london", "windows", &london).await;
+        let pc = net.start_client("pc1.london", "london", "windows", london.addr()).await;
 
         let fw = policy("firewall", &["windows"], &[("default_inbound", "deny")]);
         let OpResponse::PolicySet(o) = set(&tokyo, fw).await else { panic!("refused") };
@@ -95,8 +95,8 @@ async fn current_and_historical_status_with_one_local_down() {
         let master = net.start_master(&["tokyo", "london"]).await;
         let tokyo = net.start_local("tokyo", any_port(), master.addr()).await;
         let london = net.start_local("london", any_port(), master.addr()).await;
-        let _a = net.start_client("pc1.tokyo", "tokyo", "windows", &tokyo).await;
-        let _b = net.start_client("pc1.london", "london", "windows", &london).await;
+        let _a = net.start_client("pc1.tokyo", "tokyo", "windows", tokyo.addr()).await;
+        let _b = net.start_client("pc1.london", "london", "windows", london.addr()).await;
 
         // Both sites upload once their client has reported.
         let status = |current| OpRequest::Status { current, scope: OpScope::All };
@@ -137,7 +137,7 @@ async fn client_certificate_from_another_ca_or_site_is_refused() {
         let net = Net::new();
         let master = net.start_master(&["tokyo", "london"]).await;
         let tokyo = net.start_local("tokyo", any_port(), master.addr()).await;
-        let good = net.start_client("pc1.tokyo", "tokyo", "windows", &tokyo).await;
+        let good = net.start_client("pc1.tokyo", "tokyo", "windows", tokyo.addr()).await;
 
         // A certificate for a Tokyo client, from a CA of its own. It trusts
         // the real CA, so only the server's check can refuse it.
@@ -148,7 +148,7 @@ async fn client_certificate_from_another_ca_or_site_is_refused() {
             let from = rogue_ca.join(format!("pc9.tokyo.{ext}"));
             std::fs::copy(from, net.pki().join(format!("pc9.tokyo.{ext}"))).unwrap();
         }
-        let rogue = net.start_client("pc9.tokyo", "tokyo", "windows", &tokyo).await;
+        let rogue = net.start_client("pc9.tokyo", "tokyo", "windows", tokyo.addr()).await;
 
         // A genuine certificate, but for a London client.
         let path = net.client_config("pc1.london", "london", "windows", tokyo.addr(), "tokyo");
@@ -177,7 +177,7 @@ async fn garbage_or_oversized_frame_closes_only_that_connection() {
         let net = Net::new();
         let master = net.start_master(&["tokyo"]).await;
         let tokyo = net.start_local("tokyo", any_port(), master.addr()).await;
-        let pc = net.start_client("pc1.tokyo", "tokyo", "windows", &tokyo).await;
+        let pc = net.start_client("pc1.tokyo", "tokyo", "windows", tokyo.addr()).await;
         set(&master, policy("antivirus", &["windows"], &[])).await;
         eventually("revision 1 applied", || async { pc.revision("antivirus").await == Some(1) })
             .await;

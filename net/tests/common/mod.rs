@@ -152,14 +152,16 @@ impl Net {
         Node::started(setup, metrics).await
     }
 
+    /// Starts a client of `site`, whose local server (named after the
+    /// site) listens at `server`.
     pub async fn start_client(
         &self,
         name: &str,
         site: &str,
         platform: &str,
-        server: &Node,
+        server: SocketAddr,
     ) -> Node {
-        let path = self.client_config(name, site, platform, server.addr(), site);
+        let path = self.client_config(name, site, platform, server, site);
         self.start_client_from(&path).await
     }
 
