@@ -14,13 +14,18 @@
 //! - [`config`]: the daemons' TOML files and `init-config`.
 //! - [`pki`]: a CA and node certificates for trying a deployment; the TLS
 //!   set-up of every connection.
+//! - [`conn`]: sessions, the accept loop, the reconnecting dial loop.
+//! - [`setup`]: a daemon built from its configuration file.
 //! - [`frame`]: frames on a byte stream, with size and time bounds.
 //! - [`store`]: the SQLite stores of the master, local servers and clients.
 //! - [`daemon`]: the driver: connections, timers, persistence, shutdown.
 //! - [`operator`]: operator requests, their answers and their tables.
 //! - [`metrics`]: counters and the Prometheus text endpoint.
-//! - [`replay`]: a whole deployment in one process over loopback TCP.
 //! - [`cli`]: the command-line arguments and entry points.
+//!
+//! `tiersync replay` (a scenario over loopback TCP with compressed time,
+//! set beside the simulator's prediction) is not built yet; [`clock::Clock`]
+//! already runs the engine's time faster than real time for it.
 
 pub mod cli;
 pub mod clock;
