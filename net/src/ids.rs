@@ -9,9 +9,10 @@
 //! server files that client's reports under.
 //!
 //! Two names can hash to the same 32-bit id (about one chance in a hundred
-//! among ten thousand clients of one site). A local server keeps the name
-//! of each client id it has seen and refuses a second name with the same
-//! id, with a log line naming both; rename one of them to resolve it.
+//! among ten thousand clients of one site); the two clients' reports then
+//! overwrite each other at their server. Nothing detects this yet: a server
+//! would have to remember the name behind each id (the local store already
+//! keeps it) and refuse a second name.
 
 use std::fmt;
 use std::str::FromStr;
