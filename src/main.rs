@@ -8,6 +8,7 @@ mod report;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tiersync_net::cli as net;
 
 /// Tiered security-policy distribution: simulate it, compare it with
 /// clients polling the centre, run it for real.
@@ -47,16 +48,59 @@ enum Command {
         tiersync sweep scenarios/figure-1.toml --set client.poll=15m,1h --point 3\n  \
         tiersync sweep scenarios/figure-1.toml --set client.poll=15m,1h --collect")]
     Sweep(commands::sweep::SweepArgs),
+
+    // Real deployment over TCP (tiersync-net).
+    /// Run the master policy server.
+    #[command(
+        after_help = "Example:\n  tiersync master --config master.toml --metrics 127.0.0.1:9464"
+    )]
+    Master(net::DaemonArgs),
+
+    /// Run a local policy server.
+    #[command(after_help = "Example:\n  tiersync local --config tokyo.toml")]
+    Local(net::DaemonArgs),
+
+    /// Run a client.
+    #[command(after_help = "Example:\n  tiersync client --config host1.toml")]
+    Client(net::DaemonArgs),
+
+    /// Print a commented example configuration for a role.
+    #[command(after_help = "Example:\n  tiersync init-config local > tokyo.toml")]
+    InitConfig(net::InitConfigArgs),
+
+    /// Create a CA and node certificates to try a deployment.
+    #[command(after_help = "Examples:\n  tiersync pki init pki\n  \
+        tiersync pki issue pki --role local --name tokyo --site tokyo")]
+    Pki(net::PkiArgs),
+
+    /// Set, list and show policies (operator command).
+    #[command(after_help = "Examples:\n  tiersync policy list\n  \
+        tiersync policy set antivirus --file antivirus.toml")]
+    Policy(net::PolicyArgs),
+
+    /// Historical or current status of sites and clients (operator command).
+    #[command(after_help = "Examples:\n  tiersync status\n  tiersync status --current --json")]
+    Status(net::StatusArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let daemon = matches!(cli.command, Command::Master(_) | Command::Local(_) | Command::Client(_));
+    init_logging(cli.verbose, daemon);
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Check(args) => commands::check::run(args),
         Command::Compare(args) => commands::compare::run(args),
         Command::Sweep(args) => commands::sweep::run(args),
+        Command::Master(a) => net::master(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into),
+        Command::Local(a) => net::local(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into),
+        Command::Client(a) => net::client(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into),
+        Command::InitConfig(a) => {
+            net::init_config(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into)
+        }
+        Command::Pki(a) => net::pki(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into),
+        Command::Policy(a) => net::policy(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into),
+        Command::Status(a) => net::status(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into),
     };
     match result {
         Ok(code) => code,
@@ -67,9 +111,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Quiet by default: warnings only, unless `-v` or `RUST_LOG` asks.
-fn init_logging(verbose: u8) {
+/// Quiet by default: warnings only (daemons: their lifecycle at `info`),
+/// unless `-v` or `RUST_LOG` asks for more.
+fn init_logging(verbose: u8, daemon: bool) {
     let default = match verbose {
+        0 if daemon => "info",
         0 => "warn",
         1 => "info",
         2 => "debug",

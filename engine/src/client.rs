@@ -49,6 +49,22 @@ pub struct ClientProfile {
     pub verifier: PolicyVerifier,
 }
 
+/// What a client keeps on disk so that it enforces its last good policy
+/// after a reboot with no network (see [`Client::restore`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClientState {
+    /// The revision it holds.
+    pub have: Revision,
+    /// The effective policies it enforces, content included.
+    pub applied: Vec<Arc<EffectivePolicy>>,
+    /// Threats found since installation.
+    pub threats: u32,
+    /// Policy revisions refused for failed verification.
+    pub rejected: u32,
+    /// When the last full scan finished.
+    pub last_scan: Time,
+}
+
 /// A client machine.
 #[derive(Debug)]
 pub struct Client {
@@ -93,6 +109,46 @@ impl Client {
             resync: false,
             last_report: None,
         }
+    }
+
+    /// A client rebuilt from a persisted [`ClientState`]: it enforces what
+    /// it applied before, and its next poll asks only for what changed
+    /// since, so nothing is applied twice. Call [`Client::handle_start`]
+    /// next.
+    pub fn restore(
+        id: NodeId,
+        profile: Arc<ClientProfile>,
+        seed: u64,
+        state: ClientState,
+    ) -> Client {
+        let mut client = Client::new(id, profile, seed);
+        let mut applied = state.applied;
+        applied.sort_by(|a, b| a.id.cmp(&b.id));
+        applied.dedup_by(|a, b| a.id == b.id);
+        client.applied = applied;
+        client.have = state.have;
+        client.threats = state.threats;
+        client.rejected = state.rejected;
+        client.last_scan = state.last_scan;
+        client
+    }
+
+    /// What must be persisted to restore this client.
+    pub fn state(&self) -> ClientState {
+        ClientState {
+            have: self.have,
+            applied: self.applied.clone(),
+            threats: self.threats,
+            rejected: self.rejected,
+            last_scan: self.last_scan,
+        }
+    }
+
+    /// Polls the server now, outside the schedule: a driver calls it when
+    /// the connection to the server comes up, so that a client back from a
+    /// network outage does not wait a whole poll interval.
+    pub fn handle_poll_now(&mut self, _now: Time, out: &mut Outbox) {
+        self.poll(out);
     }
 
     /// This node's id.

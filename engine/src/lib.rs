@@ -43,10 +43,10 @@ pub mod time;
 pub mod value;
 
 pub use blob::Blob;
-pub use client::{Client, ClientProfile};
+pub use client::{Client, ClientProfile, ClientState};
 pub use ids::{Name, NodeId, Platform, PolicyId, Revision, SiteName};
-pub use local::{Local, LocalConfig};
-pub use master::{Master, MasterConfig, StatusKind};
+pub use local::{Local, LocalConfig, LocalState};
+pub use master::{Master, MasterConfig, MasterState, StatusKind, StoredUpload};
 pub use message::{Message, MessageKind, Scope};
 pub use node::Node;
 pub use outbox::{Observation, Outbox, Timer, Transmit};

@@ -17,7 +17,7 @@ use crate::policy::{HeldPolicy, PolicyChange};
 use crate::schedule::DailyWindow;
 use crate::serve::{ClientSites, ServeMode, Serving, reject};
 use crate::sign::{IntegrityError, PolicyVerifier};
-use crate::stats::SiteStats;
+use crate::stats::{ClientRecord, SiteStats};
 use crate::store::{DEFAULT_LOG_KEEP, PolicyStore};
 use crate::time::Time;
 
@@ -112,6 +112,26 @@ struct Outstanding {
     attempt: u32,
 }
 
+/// What a local server keeps on disk to survive a restart (see
+/// [`Local::restore`]).
+#[derive(Clone, Debug, Default)]
+pub struct LocalState {
+    /// The latest verified revision of each policy held.
+    pub policies: Vec<HeldPolicy>,
+    /// The revision the server was up to.
+    pub upto: Revision,
+    /// Every client's latest report and when it arrived.
+    pub clients: Vec<(NodeId, ClientRecord)>,
+    /// Latest statistics per site from child servers, with the child.
+    pub child_stats: Vec<(NodeId, SiteStats)>,
+    /// Policies created here that the master has not yet accepted.
+    pub proposals: Vec<(u64, PolicyChange)>,
+    /// Sequence number of the last statistics upload sent.
+    pub stats_seq: u64,
+    /// Sequence number of the last upload the parent acknowledged.
+    pub stats_acked: u64,
+}
+
 /// A local policy server.
 #[derive(Debug)]
 pub struct Local {
@@ -163,6 +183,56 @@ impl Local {
             stats_acked: 0,
             fanout: Fanout::default(),
         }
+    }
+
+    /// A local server rebuilt from what a previous incarnation persisted.
+    ///
+    /// The change log holds only the latest revision of each policy, which
+    /// yields the same deltas for any child (a delta names each changed
+    /// policy once). Requests in flight, status queries and the routes of
+    /// proposals relayed for servers below are lost: the parent's retries
+    /// and the origin's proposal retries restore them. Call
+    /// [`Local::handle_start`] next, as for a new server.
+    pub fn restore(cfg: LocalConfig, state: LocalState) -> Local {
+        let mut local = Local::new(cfg);
+        let mut policies = state.policies;
+        policies.sort_by_key(|h| h.revision());
+        for held in policies {
+            local.serving.store.insert(held);
+        }
+        local.serving.store.advance_to(state.upto);
+        for (id, record) in state.clients {
+            local.serving.clients.store(id, record.report, record.seen);
+        }
+        for (child, stats) in state.child_stats {
+            local.serving.child_stats.insert(stats.site.clone(), (child, stats));
+        }
+        local.proposals = state.proposals.into_iter().collect();
+        local.stats_seq = state.stats_seq;
+        local.stats_acked = state.stats_acked.min(state.stats_seq);
+        local
+    }
+
+    /// Policies created here that the master has not accepted yet, by
+    /// proposal id.
+    pub fn proposals(&self) -> impl Iterator<Item = (u64, &PolicyChange)> {
+        self.proposals.iter().map(|(p, c)| (*p, c))
+    }
+
+    /// Latest statistics per site received from child servers, with the
+    /// child each came from, in site order.
+    pub fn child_stats(&self) -> impl Iterator<Item = (NodeId, &SiteStats)> {
+        self.serving.child_stats.values().map(|(c, s)| (*c, s))
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &LocalConfig {
+        &self.cfg
+    }
+
+    /// Sequence number of the last statistics upload sent to the parent.
+    pub fn stats_seq(&self) -> u64 {
+        self.stats_seq
     }
 
     /// This node's id.
@@ -233,6 +303,13 @@ impl Local {
         let change = Box::new(change);
         out.send(self.cfg.parent, Message::Propose { origin: self.cfg.id, proposal, change });
         out.set_timer(now + self.cfg.request_timeout, Timer::ProposalRetry);
+    }
+
+    /// Synchronises with the parent now, outside the window: uploads
+    /// statistics and fetches changes, as the scheduled sync does. The
+    /// schedule is unchanged.
+    pub fn handle_sync_now(&mut self, now: Time, out: &mut Outbox) {
+        self.request(now, RequestKind::Sync, 1, out);
     }
 
     /// Asks the parent for new policies now (blocks 241/243).

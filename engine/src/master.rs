@@ -98,6 +98,19 @@ pub struct StoredUpload {
     pub sites: Vec<SiteStats>,
 }
 
+/// What a master keeps on disk to survive a restart (see
+/// [`Master::restore`]).
+#[derive(Clone, Debug, Default)]
+pub struct MasterState {
+    /// Every revision the master assigned, in any order. Only the latest of
+    /// each policy is served; the others rebuild the change log.
+    pub revisions: Vec<HeldPolicy>,
+    /// Proposals already given a revision: origin, proposal id, revision.
+    pub accepted: Vec<(NodeId, u64, Revision)>,
+    /// Every statistics upload received, oldest first.
+    pub history: Vec<StoredUpload>,
+}
+
 /// The master policy server.
 #[derive(Debug)]
 pub struct Master {
@@ -132,6 +145,45 @@ impl Master {
             history: Vec::new(),
             fanout: Fanout::default(),
         }
+    }
+
+    /// A master rebuilt from what a previous incarnation persisted.
+    ///
+    /// Revisions are inserted in revision order, so the change log is the
+    /// one the previous incarnation had (compacted by the same rule), and
+    /// the latest statistics per site are replayed from `history`. Status
+    /// queries in flight are lost: their operator gets no answer and asks
+    /// again. The caller checks that the signing key in `cfg` is the one
+    /// that signed `revisions`; a different key would serve revisions
+    /// every verifier refuses.
+    pub fn restore(cfg: MasterConfig, state: MasterState) -> Master {
+        let mut master = Master::new(cfg);
+        let mut revisions = state.revisions;
+        revisions.sort_by_key(|h| h.revision());
+        let upto = revisions.last().map_or(Revision::ZERO, |h| h.revision());
+        for held in revisions {
+            master.serving.store.insert(held);
+        }
+        master.serving.store.advance_to(upto);
+        master.accepted = state.accepted.into_iter().map(|(o, p, r)| ((o, p), r)).collect();
+        let mut scratch = Outbox::new();
+        for upload in &state.history {
+            master.serving.store_child_stats(upload.from, &upload.sites, &mut scratch);
+        }
+        master.history = state.history;
+        master
+    }
+
+    /// Proposals already given a revision: origin, proposal id, revision,
+    /// in (origin, proposal) order. A driver persists them so that a
+    /// proposal resent after a restart is not applied twice.
+    pub fn accepted(&self) -> impl Iterator<Item = (NodeId, u64, Revision)> + '_ {
+        self.accepted.iter().map(|((o, p), r)| (*o, *p, *r))
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &MasterConfig {
+        &self.cfg
     }
 
     /// This node's id.

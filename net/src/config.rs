@@ -1,0 +1,555 @@
+//! The daemons' configuration files.
+//!
+//! One TOML file per node. Time zones, schedules and durations use the
+//! keys and units of scenario files (`timezone = "Asia/Tokyo"`,
+//! `sync_window = "02:00-04:00"`, `policy_check = "6h"`, `poll = "1h"`),
+//! so a scenario's site can be deployed by copying its values. Relative
+//! paths are taken from the directory of the file that names them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+use tiersync_engine::schedule::DailyWindow;
+
+use crate::ids::{Role, valid_name};
+
+/// Why a configuration file could not be used: an operator's mistake.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with its location.
+        message: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("{path}: `{key}`: {message}")]
+    Value {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// TLS files of a node.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The CA certificate every peer must chain to (PEM).
+    pub ca: PathBuf,
+    /// This node's certificate (PEM).
+    pub cert: PathBuf,
+    /// This node's private key (PEM, PKCS#8).
+    pub key: PathBuf,
+}
+
+/// Bounds and timings of connections; every field has a default.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Transport {
+    /// Send a keepalive frame after this much silence.
+    #[serde(deserialize_with = "de_duration")]
+    pub keepalive: Duration,
+    /// Close a connection that has sent nothing for this long.
+    #[serde(deserialize_with = "de_duration")]
+    pub dead_after: Duration,
+    /// Largest frame accepted, in bytes.
+    pub max_frame_bytes: usize,
+    /// A peer must send a frame's body at least this fast, in bytes per
+    /// second, after a grace of `handshake_timeout`.
+    pub min_send_rate_bps: u64,
+    /// Time allowed for a TLS handshake.
+    #[serde(deserialize_with = "de_duration")]
+    pub handshake_timeout: Duration,
+    /// Frames queued for one peer before it counts as too slow to keep.
+    pub send_queue_frames: usize,
+    /// First reconnection delay; doubles after each failure.
+    #[serde(deserialize_with = "de_duration")]
+    pub backoff_min: Duration,
+    /// Longest reconnection delay.
+    #[serde(deserialize_with = "de_duration")]
+    pub backoff_max: Duration,
+    /// How long a stopping daemon keeps reading replies to requests in
+    /// flight before it closes its connections.
+    #[serde(deserialize_with = "de_duration")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Transport {
+    fn default() -> Transport {
+        Transport {
+            // 15 s of silence before a keepalive and 45 s before a peer is
+            // dead: three keepalives lost, as many TCP keepalive defaults
+            // count probes, while a dead master is noticed within a minute.
+            keepalive: Duration::from_secs(15),
+            dead_after: Duration::from_secs(45),
+            // 128 MiB: above the largest content we expect (a 70 MB daily
+            // signature set), and a bound on what one peer can make us hold.
+            max_frame_bytes: 128 << 20,
+            // 16 KiB/s: a 70 MB signature set over a poor link still fits
+            // in its allowance, a peer trickling bytes to hold a buffer
+            // does not.
+            min_send_rate_bps: 16 << 10,
+            handshake_timeout: Duration::from_secs(10),
+            send_queue_frames: 1024,
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A child server below this one (a local server below the master, or
+/// below a regional local server).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChildEntry {
+    /// The child's certificate name.
+    pub name: String,
+    /// The site it serves.
+    pub site: String,
+}
+
+/// `master.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MasterConfigFile {
+    /// The name in this node's certificate.
+    pub name: String,
+    /// The master's own site.
+    pub site: String,
+    /// IANA time zone of the master's site.
+    #[serde(default = "utc")]
+    pub timezone: String,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where the store and logs live.
+    pub data_dir: PathBuf,
+    /// The ed25519 policy-signing secret (from `tiersync pki init`).
+    pub policy_signing_key: PathBuf,
+    /// How long `status --current` waits for local servers.
+    #[serde(default = "thirty_seconds", deserialize_with = "de_duration")]
+    pub status_deadline: Duration,
+    /// Extra sites whose clients may poll the master directly.
+    #[serde(default)]
+    pub sites: Vec<String>,
+    /// TLS files.
+    pub tls: TlsFiles,
+    /// Connection bounds.
+    #[serde(default)]
+    pub transport: Transport,
+    /// Local servers directly below.
+    #[serde(default, rename = "child")]
+    pub children: Vec<ChildEntry>,
+}
+
+/// `local.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfigFile {
+    /// The name in this node's certificate.
+    pub name: String,
+    /// The site it serves.
+    pub site: String,
+    /// IANA time zone in which the sync window is placed.
+    pub timezone: String,
+    /// Address to listen on for clients (and child servers).
+    pub listen: SocketAddr,
+    /// The parent's address (`host:port`).
+    pub parent: String,
+    /// The name in the parent's certificate.
+    pub parent_name: String,
+    /// Where the store lives.
+    pub data_dir: PathBuf,
+    /// The master's ed25519 public key (from `tiersync pki init`).
+    pub policy_verify_key: PathBuf,
+    /// Daily synchronisation window, local time, `HH:MM-HH:MM`.
+    #[serde(default = "night", deserialize_with = "de_window")]
+    pub sync_window: DailyWindow,
+    /// Interval of the lighter checks for new policies.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub policy_check: Option<Duration>,
+    /// Wait for the parent's answer before asking again.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub request_timeout: Option<Duration>,
+    /// TLS files.
+    pub tls: TlsFiles,
+    /// Connection bounds.
+    #[serde(default)]
+    pub transport: Transport,
+    /// Local servers below this one (a middle tier).
+    #[serde(default, rename = "child")]
+    pub children: Vec<ChildEntry>,
+}
+
+/// `client.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfigFile {
+    /// The name in this node's certificate.
+    pub name: String,
+    /// The client's site.
+    pub site: String,
+    /// The client's platform (`windows`, `macos`, `linux`, …).
+    pub platform: String,
+    /// IANA time zone of the client (for its logs' readers; polls are by
+    /// interval).
+    #[serde(default = "utc")]
+    pub timezone: String,
+    /// The server's address (`host:port`): its site's local server.
+    pub server: String,
+    /// The name in the server's certificate.
+    pub server_name: String,
+    /// Where the store lives.
+    pub data_dir: PathBuf,
+    /// The master's ed25519 public key.
+    pub policy_verify_key: PathBuf,
+    /// Interval between polls.
+    #[serde(default = "one_hour", deserialize_with = "de_duration")]
+    pub poll: Duration,
+    /// Bound of the random delay of the first poll.
+    #[serde(default = "half_hour", deserialize_with = "de_duration")]
+    pub splay: Duration,
+    /// Interval between status reports.
+    #[serde(default = "one_hour", deserialize_with = "de_duration")]
+    pub status_every: Duration,
+    /// TLS files.
+    pub tls: TlsFiles,
+    /// Connection bounds.
+    #[serde(default)]
+    pub transport: Transport,
+}
+
+/// `operator.toml`: where operator commands go and with which certificate.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorConfigFile {
+    /// The server's address: the master, or a local server for
+    /// `policy set` there.
+    pub server: String,
+    /// The name in the server's certificate.
+    pub server_name: String,
+    /// How long to wait for an answer.
+    #[serde(default = "one_minute", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// TLS files (an operator certificate).
+    pub tls: TlsFiles,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+fn night() -> DailyWindow {
+    DailyWindow::NIGHT
+}
+fn thirty_seconds() -> Duration {
+    Duration::from_secs(30)
+}
+fn one_minute() -> Duration {
+    Duration::from_secs(60)
+}
+fn half_hour() -> Duration {
+    Duration::from_secs(1800)
+}
+fn one_hour() -> Duration {
+    Duration::from_secs(3600)
+}
+
+/// Parses a span such as `500ms`, `90s`, `30m`, `6h` or `7d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a span like `30m` or `6h`"))?;
+    let secs = match unit.trim() {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => return Err(format!("unknown unit `{other}` in `{s}`: use ms, s, m, h or d")),
+    };
+    n.checked_mul(secs).map(Duration::from_secs).ok_or_else(|| format!("`{s}` is too long"))
+}
+
+/// Parses a daily window `HH:MM-HH:MM`.
+pub fn parse_window(s: &str) -> Result<DailyWindow, String> {
+    let minutes = |t: &str| -> Option<u16> {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then_some(h * 60 + m)
+    };
+    let bad = || format!("`{s}` is not a window like `02:00-04:00`");
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let (start_min, end_min) = (minutes(a).ok_or_else(bad)?, minutes(b).ok_or_else(bad)?);
+    if start_min == end_min {
+        return Err(format!("`{s}` is an empty window"));
+    }
+    Ok(DailyWindow { start_min, end_min })
+}
+
+fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+fn de_opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map(Some).map_err(serde::de::Error::custom)
+}
+
+fn de_window<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DailyWindow, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_window(&s).map_err(serde::de::Error::custom)
+}
+
+/// A configuration file that knows how to check itself and resolve its
+/// relative paths.
+pub trait ConfigFile: for<'de> Deserialize<'de> {
+    /// Makes relative paths relative to `base`, and checks values.
+    fn finish(&mut self, base: &Path) -> Result<(), (&'static str, String)>;
+}
+
+fn rebase(base: &Path, p: &mut PathBuf) {
+    if p.is_relative() {
+        *p = base.join(&*p);
+    }
+}
+
+fn rebase_tls(base: &Path, tls: &mut TlsFiles) {
+    rebase(base, &mut tls.ca);
+    rebase(base, &mut tls.cert);
+    rebase(base, &mut tls.key);
+}
+
+fn check_name(key: &'static str, name: &str) -> Result<(), (&'static str, String)> {
+    if valid_name(name) {
+        Ok(())
+    } else {
+        Err((key, format!("`{name}` must be lower-case letters, digits, `-` and `.`")))
+    }
+}
+
+fn check_tz(tz: &str) -> Result<(), (&'static str, String)> {
+    jiff::tz::TimeZone::get(tz).map(|_| ()).map_err(|e| ("timezone", e.to_string()))
+}
+
+impl ConfigFile for MasterConfigFile {
+    fn finish(&mut self, base: &Path) -> Result<(), (&'static str, String)> {
+        check_name("name", &self.name)?;
+        check_tz(&self.timezone)?;
+        for c in &self.children {
+            check_name("child.name", &c.name)?;
+        }
+        rebase(base, &mut self.data_dir);
+        rebase(base, &mut self.policy_signing_key);
+        rebase_tls(base, &mut self.tls);
+        Ok(())
+    }
+}
+
+impl ConfigFile for LocalConfigFile {
+    fn finish(&mut self, base: &Path) -> Result<(), (&'static str, String)> {
+        check_name("name", &self.name)?;
+        check_name("parent_name", &self.parent_name)?;
+        check_tz(&self.timezone)?;
+        rebase(base, &mut self.data_dir);
+        rebase(base, &mut self.policy_verify_key);
+        rebase_tls(base, &mut self.tls);
+        Ok(())
+    }
+}
+
+impl ConfigFile for ClientConfigFile {
+    fn finish(&mut self, base: &Path) -> Result<(), (&'static str, String)> {
+        check_name("name", &self.name)?;
+        check_name("server_name", &self.server_name)?;
+        check_tz(&self.timezone)?;
+        rebase(base, &mut self.data_dir);
+        rebase(base, &mut self.policy_verify_key);
+        rebase_tls(base, &mut self.tls);
+        Ok(())
+    }
+}
+
+impl ConfigFile for OperatorConfigFile {
+    fn finish(&mut self, base: &Path) -> Result<(), (&'static str, String)> {
+        check_name("server_name", &self.server_name)?;
+        rebase_tls(base, &mut self.tls);
+        Ok(())
+    }
+}
+
+/// Reads and checks a configuration file.
+pub fn load<C: ConfigFile>(path: &Path) -> Result<C, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let mut cfg: C = toml::from_str(&text)
+        .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    cfg.finish(base).map_err(|(key, message)| ConfigError::Value {
+        path: path.to_owned(),
+        key,
+        message,
+    })?;
+    Ok(cfg)
+}
+
+/// A commented example configuration for `role`, as `tiersync init-config`
+/// prints it. Paths match what `tiersync pki init pki` and `tiersync pki
+/// issue pki …` write.
+pub fn example(role: Role) -> &'static str {
+    match role {
+        Role::Master => MASTER_EXAMPLE,
+        Role::Local => LOCAL_EXAMPLE,
+        Role::Client => CLIENT_EXAMPLE,
+        Role::Operator => OPERATOR_EXAMPLE,
+    }
+}
+
+const MASTER_EXAMPLE: &str = r#"# tiersync master policy server
+# run: `tiersync master --config master.toml`
+# Relative paths are relative to this file.
+
+name = "master"                # the name in this node's certificate
+site = "hq"                    # the master's own site
+timezone = "America/New_York"  # IANA time zone of the master's site
+listen = "0.0.0.0:7401"        # local servers and operators connect here
+data_dir = "data/master"       # SQLite store: policies, change log, statistics
+policy_signing_key = "pki/policy-signing.key"  # ed25519 secret: keep it private
+status_deadline = "30s"        # how long `status --current` waits for sites
+
+[tls]
+ca = "pki/ca.pem"              # peers must chain to this CA
+cert = "pki/master.pem"
+key = "pki/master.key"
+
+# Local servers directly below the master: certificate name and site.
+[[child]]
+name = "tokyo"
+site = "tokyo"
+
+[[child]]
+name = "london"
+site = "london"
+
+# Optional connection bounds (defaults shown).
+# [transport]
+# keepalive = "15s"            # send a keepalive after this much silence
+# dead_after = "45s"           # close a peer silent for this long
+# max_frame_bytes = 134217728  # largest frame accepted (128 MiB)
+# min_send_rate_bps = 16384    # slower senders are cut off
+# backoff_min = "1s"           # reconnection delay, doubled per failure...
+# backoff_max = "60s"          # ...up to this, with random jitter
+"#;
+
+const LOCAL_EXAMPLE: &str = r#"# tiersync local policy server: `tiersync local --config local.toml`
+# Relative paths are relative to this file.
+
+name = "tokyo"                 # the name in this node's certificate
+site = "tokyo"                 # the site it serves; clients must be of this site
+timezone = "Asia/Tokyo"        # IANA zone in which the sync window is placed
+listen = "0.0.0.0:7402"        # clients connect here
+parent = "127.0.0.1:7401"      # the master (or a regional local server)
+parent_name = "master"         # the name in the parent's certificate
+data_dir = "data/tokyo"        # SQLite store: policies, client reports, unacked stats
+policy_verify_key = "pki/policy-signing.pub"  # the master's public key
+sync_window = "02:00-04:00"    # daily full synchronisation, local time
+policy_check = "6h"            # lighter checks for new policies in between
+request_timeout = "10m"        # ask the parent again after this much silence
+
+[tls]
+ca = "pki/ca.pem"
+cert = "pki/tokyo.pem"
+key = "pki/tokyo.key"
+"#;
+
+const CLIENT_EXAMPLE: &str = r#"# tiersync client: `tiersync client --config client.toml`
+# Relative paths are relative to this file.
+
+name = "pc1.tokyo"             # the name in this node's certificate
+site = "tokyo"                 # must match the site in its certificate
+platform = "windows"           # which effective policies it receives
+timezone = "Asia/Tokyo"
+server = "127.0.0.1:7402"      # its site's local server
+server_name = "tokyo"          # the name in the server's certificate
+data_dir = "data/pc1.tokyo"    # SQLite store: the policies it enforces
+policy_verify_key = "pki/policy-signing.pub"
+poll = "1h"                    # how often it asks for changes
+splay = "30m"                  # random delay of the first poll
+status_every = "1h"            # how often it reports its security information
+
+[tls]
+ca = "pki/ca.pem"
+cert = "pki/pc1.tokyo.pem"
+key = "pki/pc1.tokyo.key"
+"#;
+
+const OPERATOR_EXAMPLE: &str = r#"# tiersync operator commands
+# `tiersync policy …` and `tiersync status …`
+# read this file (`--config`, default `operator.toml`).
+
+server = "127.0.0.1:7401"      # the master; a local server for `policy set` there
+server_name = "master"         # the name in the server's certificate
+timeout = "60s"                # how long to wait for an answer
+
+[tls]
+ca = "pki/ca.pem"
+cert = "pki/admin.pem"         # `tiersync pki issue pki --role operator --name admin`
+key = "pki/admin.key"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_and_windows_parse_like_scenario_files() {
+        assert_eq!(parse_duration("6h"), Ok(Duration::from_secs(6 * 3600)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("6 parsecs").is_err());
+        assert_eq!(parse_window("23:00-01:00"), Ok(DailyWindow { start_min: 1380, end_min: 60 }));
+        assert!(parse_window("25:00-01:00").is_err());
+    }
+
+    #[test]
+    fn every_example_parses() {
+        let dir = Path::new("/etc/tiersync");
+        let check = |text: &str, f: &dyn Fn(&str) -> Result<(), String>| f(text).unwrap();
+        check(MASTER_EXAMPLE, &|t| {
+            let mut c: MasterConfigFile = toml::from_str(t).map_err(|e| e.to_string())?;
+            assert_eq!(c.children.len(), 2);
+            c.finish(dir).map_err(|e| e.1)
+        });
+        check(LOCAL_EXAMPLE, &|t| {
+            let mut c: LocalConfigFile = toml::from_str(t).map_err(|e| e.to_string())?;
+            assert_eq!(c.policy_check, Some(Duration::from_secs(6 * 3600)));
+            c.finish(dir).map_err(|e| e.1)
+        });
+        check(CLIENT_EXAMPLE, &|t| {
+            let mut c: ClientConfigFile = toml::from_str(t).map_err(|e| e.to_string())?;
+            c.finish(dir).map_err(|e| e.1)
+        });
+        check(OPERATOR_EXAMPLE, &|t| {
+            let mut c: OperatorConfigFile = toml::from_str(t).map_err(|e| e.to_string())?;
+            c.finish(dir).map_err(|e| e.1)
+        });
+    }
+}

@@ -1,0 +1,462 @@
+//! Connections: TLS sessions between nodes, the accept loop of a server,
+//! the reconnecting dial loop of a child, and operator sessions.
+//!
+//! A session has two halves in one task: a reader that turns frames into
+//! [`Event`]s for the driver, and a writer that drains the peer's bounded
+//! send queue and sends a keepalive after `keepalive` of silence. When
+//! either half ends (the peer closed, went silent, sent garbage, or the
+//! driver dropped the queue), the other is dropped with it and the
+//! connection closes; other connections are unaffected.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::{RngExt as _, SeedableRng as _};
+use rand_pcg::Pcg32;
+use tiersync_engine::message::ErrorCode;
+use tiersync_engine::{Message, MessageKind, NodeId, codec};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tracing::{debug, info, warn};
+
+use crate::config::Transport;
+use crate::frame::{self, FrameError, Inbound, KEEPALIVE, Limits};
+use crate::ids::{PeerIdentity, Role};
+use crate::metrics::{Direction, Metrics};
+use crate::operator::{OpRequest, OpResponse};
+use crate::pki;
+
+/// Most connections a server holds at once; past it new ones wait in the
+/// kernel's backlog. Each costs at most `send_queue_frames` queued frames
+/// and one frame being read.
+pub const MAX_CONNECTIONS: usize = 16_384;
+
+/// A frame queued for a peer.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The encoded frame.
+    pub bytes: Vec<u8>,
+    /// Its message kind, for counting.
+    pub kind: MessageKind,
+}
+
+/// What connections tell the driver.
+#[derive(Debug)]
+pub enum Event {
+    /// A peer's session is up; frames for it go to `tx`.
+    Connected {
+        /// The peer.
+        peer: NodeId,
+        /// Its certificate name.
+        name: String,
+        /// This connection's number, to match its `Disconnected`.
+        conn: u64,
+        /// The peer's send queue.
+        tx: mpsc::Sender<Outgoing>,
+    },
+    /// A peer's session ended.
+    Disconnected {
+        /// The peer.
+        peer: NodeId,
+        /// The connection that ended.
+        conn: u64,
+    },
+    /// A message arrived.
+    Message {
+        /// The peer.
+        from: NodeId,
+        /// The message.
+        msg: Message,
+    },
+    /// An operator request, answered on `reply`.
+    Operator {
+        /// The request.
+        req: OpRequest,
+        /// Where the answer goes.
+        reply: oneshot::Sender<OpResponse>,
+    },
+}
+
+/// Who may connect to a server, from their certificates.
+#[derive(Clone, Debug)]
+pub struct Access {
+    /// Child servers by certificate name.
+    pub children: Vec<String>,
+    /// Sites whose clients this server serves.
+    pub client_sites: Vec<String>,
+}
+
+/// What an accepted certificate is allowed to do here.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admitted {
+    /// A node speaking the engine protocol.
+    Node(NodeId),
+    /// An operator.
+    Operator,
+}
+
+impl Access {
+    /// Admits or refuses a peer whose certificate already chains to the CA.
+    pub fn admit(&self, peer: &PeerIdentity) -> Result<Admitted, String> {
+        match peer.role {
+            Role::Operator => Ok(Admitted::Operator),
+            Role::Local if self.children.contains(&peer.name) => Ok(Admitted::Node(peer.node_id())),
+            Role::Local => Err(format!("local server `{}` is not a configured child", peer.name)),
+            Role::Client => match &peer.site {
+                Some(site) if self.client_sites.contains(site) => {
+                    Ok(Admitted::Node(peer.node_id()))
+                }
+                Some(site) => Err(format!(
+                    "client `{}` is of site `{site}`, not served here ({})",
+                    peer.name,
+                    self.client_sites.join(", ")
+                )),
+                None => Err(format!("client `{}` has no site in its certificate", peer.name)),
+            },
+            Role::Master => Err("a master does not connect to other servers".into()),
+        }
+    }
+}
+
+/// Shared settings of every connection of one daemon.
+#[derive(Clone, Debug)]
+pub struct ConnCtx {
+    /// The driver's event queue.
+    pub events: mpsc::Sender<Event>,
+    /// Timings and bounds.
+    pub transport: Transport,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Numbers connections, so that a late `Disconnected` of a replaced
+    /// connection is told apart from the current one's.
+    pub next_conn: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ConnCtx {
+    fn limits(&self) -> Limits {
+        let t = &self.transport;
+        Limits {
+            max_frame_bytes: t.max_frame_bytes,
+            dead_after: t.dead_after,
+            min_send_rate_bps: t.min_send_rate_bps,
+            grace: t.handshake_timeout,
+        }
+    }
+
+    fn conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Runs one engine session with `peer` until it ends.
+pub async fn run_session<S>(stream: S, peer: NodeId, name: String, ctx: ConnCtx)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let conn = ctx.conn_id();
+    let (tx, mut rx) = mpsc::channel::<Outgoing>(ctx.transport.send_queue_frames.max(1));
+    let connected = Event::Connected { peer, name: name.clone(), conn, tx };
+    if ctx.events.send(connected).await.is_err() {
+        return;
+    }
+    let (mut r, mut w) = tokio::io::split(stream);
+    let limits = ctx.limits();
+    let write_allowance = ctx.transport.dead_after;
+
+    // The reader hands every message to the driver, in order.
+    let reader = async {
+        loop {
+            match frame::read_inbound(&mut r, &limits).await {
+                Ok(Inbound::Message(msg, len)) => {
+                    ctx.metrics.frame(&name, Direction::In, msg.kind().as_str(), len);
+                    tracing::trace!(peer = %name, kind = msg.kind().as_str(), len, "received");
+                    if ctx.events.send(Event::Message { from: peer, msg }).await.is_err() {
+                        return FrameError::Closed;
+                    }
+                }
+                Ok(Inbound::Keepalive) => ctx.metrics.frame(&name, Direction::In, "keepalive", 5),
+                Err(e) => return e,
+            }
+        }
+    };
+
+    // The writer drains the queue, and fills silences with keepalives.
+    let writer = async {
+        loop {
+            match tokio::time::timeout(ctx.transport.keepalive, rx.recv()).await {
+                Ok(Some(o)) => {
+                    if let Err(e) = frame::write_all(&mut w, &o.bytes, write_allowance).await {
+                        return e;
+                    }
+                    ctx.metrics.frame(&name, Direction::Out, o.kind.as_str(), o.bytes.len());
+                }
+                Ok(None) => return FrameError::Closed,
+                Err(_) => {
+                    if let Err(e) = frame::write_all(&mut w, &KEEPALIVE, write_allowance).await {
+                        return e;
+                    }
+                    ctx.metrics.frame(&name, Direction::Out, "keepalive", KEEPALIVE.len());
+                }
+            }
+        }
+    };
+
+    let reason = tokio::select! {
+        e = reader => e,
+        e = writer => e,
+    };
+    match &reason {
+        FrameError::Closed => debug!(peer = %name, "session closed"),
+        FrameError::Decode(e) => {
+            warn!(peer = %name, error = %e, "bad frame: closing this connection");
+            // Tell the peer why before closing, as the wire format says.
+            if let Ok(bytes) =
+                codec::encode(&Message::Error { req: 0, code: ErrorCode::Unexpected })
+            {
+                let _ = frame::write_all(&mut w, &bytes, Duration::from_secs(1)).await;
+            }
+        }
+        e => warn!(peer = %name, error = %e, "session ended"),
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), w.shutdown()).await;
+    let _ = ctx.events.send(Event::Disconnected { peer, conn }).await;
+}
+
+/// Accepts connections until `shutdown` turns true, then waits for the
+/// sessions it started to end (the driver ends them by closing their
+/// queues). Dropping this future drops every session at once.
+pub async fn accept_loop(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    access: Access,
+    ctx: ConnCtx,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut sessions = JoinSet::new();
+    loop {
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => break,
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
+        };
+        let (tcp, addr) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, access, ctx) = (acceptor.clone(), access.clone(), ctx.clone());
+        sessions.spawn(async move {
+            let _permit = permit;
+            let handshake =
+                tokio::time::timeout(ctx.transport.handshake_timeout, acceptor.accept(tcp));
+            let tls = match handshake.await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    warn!(%addr, error = %e, "TLS handshake refused");
+                    return;
+                }
+                Err(_) => {
+                    warn!(%addr, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let peer =
+                tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(pki::identity);
+            let Some(peer) = peer else {
+                warn!(%addr, "peer certificate has no tiersync name and role");
+                return;
+            };
+            match access.admit(&peer) {
+                Ok(Admitted::Node(id)) => {
+                    info!(peer = %peer.name, role = %peer.role, %addr, "peer connected");
+                    run_session(tls, id, peer.name, ctx).await;
+                }
+                Ok(Admitted::Operator) => {
+                    info!(operator = %peer.name, %addr, "operator connected");
+                    run_operator(tls, ctx).await;
+                }
+                Err(why) => warn!(peer = %peer.name, %addr, reason = %why, "peer refused"),
+            }
+        });
+    }
+    drop(listener);
+    while sessions.join_next().await.is_some() {}
+}
+
+/// Answers an operator's requests, one at a time, until it closes.
+async fn run_operator<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: ConnCtx) {
+    let limits = Limits {
+        max_frame_bytes: ctx.transport.max_frame_bytes,
+        dead_after: Duration::from_secs(300),
+        min_send_rate_bps: ctx.transport.min_send_rate_bps,
+        grace: ctx.transport.handshake_timeout,
+    };
+    loop {
+        let frame = match frame::read_frame(&mut stream, &limits).await {
+            Ok(f) => f,
+            Err(FrameError::Closed) => return,
+            Err(e) => {
+                warn!(error = %e, "operator session ended");
+                return;
+            }
+        };
+        let resp = match frame::decode_op::<OpRequest>(&frame) {
+            Ok(req) => {
+                let (reply, rx) = oneshot::channel();
+                if ctx.events.send(Event::Operator { req, reply }).await.is_err() {
+                    return;
+                }
+                rx.await.unwrap_or_else(|_| OpResponse::Error("the daemon is stopping".into()))
+            }
+            Err(e) => OpResponse::Error(format!("bad request: {e}")),
+        };
+        let Ok(bytes) = frame::encode_op(&resp) else { return };
+        if frame::write_all(&mut stream, &bytes, Duration::from_secs(60)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Where a child connects.
+#[derive(Clone, Debug)]
+pub struct ParentLink {
+    /// `host:port`.
+    pub addr: String,
+    /// The name its certificate must carry.
+    pub name: String,
+    /// Its node id.
+    pub id: NodeId,
+}
+
+/// Exponential backoff with jitter: each failure doubles the ceiling, and
+/// the delay is drawn uniformly in its upper half, so that children cut off
+/// together do not come back together.
+#[derive(Debug)]
+pub struct Backoff {
+    min: Duration,
+    max: Duration,
+    failures: u32,
+    rng: Pcg32,
+}
+
+impl Backoff {
+    /// A backoff between `min` and `max`, jittered by a generator seeded
+    /// with `seed`.
+    pub fn new(min: Duration, max: Duration, seed: u64) -> Backoff {
+        Backoff { min, max: max.max(min), failures: 0, rng: Pcg32::seed_from_u64(seed) }
+    }
+
+    /// The delay before the next attempt.
+    pub fn next_delay(&mut self) -> Duration {
+        let ceiling = self.min.saturating_mul(1 << self.failures.min(20)).min(self.max);
+        self.failures = self.failures.saturating_add(1);
+        let half = ceiling / 2;
+        let ns = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX).max(1);
+        half + Duration::from_nanos(self.rng.random_range(0..ns))
+    }
+
+    /// Forgets past failures (a connection that lasted).
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// A session that lasted this long resets the backoff; a peer that
+/// accepts and drops us at once does not.
+const STABLE_SESSION: Duration = Duration::from_secs(10);
+
+/// Connects to the parent, runs the session, and reconnects after it ends,
+/// until `shutdown` turns true.
+pub async fn dial_loop(
+    parent: ParentLink,
+    tls: Arc<rustls::ClientConfig>,
+    ctx: ConnCtx,
+    mut shutdown: watch::Receiver<bool>,
+    seed: u64,
+) {
+    let connector = TlsConnector::from(tls);
+    let mut backoff = Backoff::new(ctx.transport.backoff_min, ctx.transport.backoff_max, seed);
+    let Ok(server_name) = rustls_pki_types::ServerName::try_from(parent.name.clone()) else {
+        warn!(parent = %parent.name, "parent name is not a valid TLS name");
+        return;
+    };
+    while !*shutdown.borrow() {
+        let attempt = async {
+            let tcp = TcpStream::connect(&parent.addr).await?;
+            let _ = tcp.set_nodelay(true);
+            connector.connect(server_name.clone(), tcp).await
+        };
+        match tokio::time::timeout(ctx.transport.handshake_timeout, attempt).await {
+            Ok(Ok(tls)) => {
+                let role = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .and_then(pki::identity)
+                    .map(|p| p.role);
+                if matches!(role, Some(Role::Master | Role::Local)) {
+                    info!(parent = %parent.name, addr = %parent.addr, "connected to parent");
+                    let started = tokio::time::Instant::now();
+                    run_session(tls, parent.id, parent.name.clone(), ctx.clone()).await;
+                    if started.elapsed() >= STABLE_SESSION {
+                        backoff.reset();
+                    }
+                    info!(parent = %parent.name, "disconnected from parent");
+                } else {
+                    warn!(parent = %parent.name, ?role, "parent's certificate is not a server's");
+                }
+            }
+            Ok(Err(e)) => warn!(parent = %parent.name, addr = %parent.addr, error = %e,
+                "cannot connect to parent"),
+            Err(_) => warn!(parent = %parent.name, addr = %parent.addr, "connecting timed out"),
+        }
+        let delay = backoff.next_delay();
+        debug!(?delay, "reconnecting after a delay");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(8), 1);
+        let d: Vec<Duration> = (0..6).map(|_| b.next_delay()).collect();
+        assert!(d[0] >= Duration::from_millis(500) && d[0] <= Duration::from_secs(1));
+        assert!(d[3] >= Duration::from_secs(4) && d[3] <= Duration::from_secs(8));
+        assert!(d[5] <= Duration::from_secs(8));
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_secs(1));
+    }
+
+    #[test]
+    fn local_server_admits_only_its_own_site() {
+        let access = Access { children: vec![], client_sites: vec!["tokyo".into()] };
+        let mut peer = PeerIdentity {
+            name: "pc1.tokyo".into(),
+            role: Role::Client,
+            site: Some("tokyo".into()),
+        };
+        assert!(matches!(access.admit(&peer), Ok(Admitted::Node(_))));
+        peer.site = Some("london".into());
+        assert!(access.admit(&peer).is_err());
+        peer.role = Role::Local;
+        assert!(access.admit(&peer).is_err());
+    }
+}

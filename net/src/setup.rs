@@ -1,0 +1,253 @@
+//! Building a daemon from its configuration file: identity checks, keys,
+//! the store, and the engine node restored from it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tiersync_engine::{
+    Blob, Client, ClientProfile, Local, LocalConfig, Master, MasterConfig, Name, Node, NodeId,
+    PolicyVerifier,
+};
+
+use crate::clock::Clock;
+use crate::config::{ClientConfigFile, LocalConfigFile, MasterConfigFile, TlsFiles};
+use crate::conn::{Access, ParentLink};
+use crate::daemon::{NodeSetup, Persist};
+use crate::ids::{Role, node_id};
+use crate::metrics::Metrics;
+use crate::pki::{self, PkiError};
+use crate::store::{Store, StoreError};
+
+/// Why a daemon could not be set up.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// Certificates or keys are unusable.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// The store is unusable.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The configuration contradicts the certificate or the store.
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+/// Checks that the certificate is this node's, in this role (and site).
+fn check_identity(
+    tls: &TlsFiles,
+    name: &str,
+    role: Role,
+    site: Option<&str>,
+) -> Result<(), SetupError> {
+    let me = pki::own_identity(tls)?;
+    if me.name != name || me.role != role {
+        return Err(SetupError::Mismatch(format!(
+            "{} is the certificate of {} `{}`, but this configuration is {role} `{name}`",
+            tls.cert.display(),
+            me.role,
+            me.name
+        )));
+    }
+    if let Some(site) = site
+        && me.site.as_deref() != Some(site)
+    {
+        return Err(SetupError::Mismatch(format!(
+            "the certificate of `{name}` is for site {:?}, the configuration says `{site}`",
+            me.site
+        )));
+    }
+    Ok(())
+}
+
+/// A seed for the engine's splay and the reconnection jitter: the node's
+/// id mixed with the start time, so restarts draw different delays.
+fn seed(name: &str, clock: &Clock) -> u64 {
+    u64::from(node_id(name).0) ^ (clock.now().as_nanos() as u64).rotate_left(17)
+}
+
+/// The master's daemon.
+pub fn master(
+    cfg: &MasterConfigFile,
+    clock: Clock,
+    metrics: Arc<Metrics>,
+) -> Result<NodeSetup, SetupError> {
+    check_identity(&cfg.tls, &cfg.name, Role::Master, None)?;
+    let secret = pki::read_key32(&cfg.policy_signing_key)?;
+    let children: BTreeMap<NodeId, Name> =
+        cfg.children.iter().map(|c| (node_id(&c.name), Name::new(&c.site))).collect();
+    let mut sites: Vec<Name> = std::iter::once(&cfg.site)
+        .chain(cfg.children.iter().map(|c| &c.site))
+        .chain(&cfg.sites)
+        .map(|s| Name::new(s))
+        .collect();
+    sites.sort();
+    sites.dedup();
+    let mut mcfg = MasterConfig::new(
+        node_id(&cfg.name),
+        Name::new(&cfg.site),
+        sites.clone(),
+        children,
+        secret,
+    );
+    mcfg.status_deadline = cfg.status_deadline;
+
+    // Restore from the store, and refuse a signing key that did not sign
+    // what the store holds: every verifier would refuse what it serves.
+    let store = Store::open(&cfg.data_dir, Role::Master, &cfg.name)?;
+    let state = store.master_load()?;
+    let verifier = PolicyVerifier::new(tiersync_engine::PolicySigner::from_secret(secret).public());
+    if let Some(h) = state.revisions.first()
+        && verifier.verify_record(&h.full, Some(&h.content)).is_err()
+    {
+        return Err(SetupError::Mismatch(format!(
+            "{} did not sign the policies in {}; use the key that did",
+            cfg.policy_signing_key.display(),
+            cfg.data_dir.display()
+        )));
+    }
+    let next_proposal = state
+        .accepted
+        .iter()
+        .filter(|(o, _, _)| *o == node_id(&cfg.name))
+        .map(|(_, p, _)| p + 1)
+        .max()
+        .unwrap_or(1);
+    let history_len = state.history.len();
+    let node = Node::Master(Master::restore(mcfg, state));
+
+    let mut names: BTreeMap<NodeId, String> =
+        cfg.children.iter().map(|c| (node_id(&c.name), c.name.clone())).collect();
+    names.insert(node_id(&cfg.name), cfg.name.clone());
+    let access = Access {
+        children: cfg.children.iter().map(|c| c.name.clone()).collect(),
+        client_sites: sites.iter().map(|s| s.to_string()).collect(),
+    };
+    Ok(NodeSetup {
+        name: cfg.name.clone(),
+        node,
+        persist: Persist::Master { store, history_len, next_proposal },
+        listen: Some((cfg.listen, pki::server_config(&cfg.tls)?, access)),
+        parent: None,
+        transport: cfg.transport.clone(),
+        seed: seed(&cfg.name, &clock),
+        clock,
+        metrics,
+        names,
+    })
+}
+
+/// A local server's daemon.
+pub fn local(
+    cfg: &LocalConfigFile,
+    clock: Clock,
+    metrics: Arc<Metrics>,
+) -> Result<NodeSetup, SetupError> {
+    check_identity(&cfg.tls, &cfg.name, Role::Local, Some(&cfg.site))?;
+    let verifier = PolicyVerifier::new(pki::read_key32(&cfg.policy_verify_key)?);
+    let tz = jiff::tz::TimeZone::get(&cfg.timezone)
+        .map_err(|e| SetupError::Mismatch(format!("timezone `{}`: {e}", cfg.timezone)))?;
+    let seed = seed(&cfg.name, &clock);
+    let parent_id = node_id(&cfg.parent_name);
+    let mut lcfg =
+        LocalConfig::new(node_id(&cfg.name), Name::new(&cfg.site), parent_id, tz, verifier, seed);
+    lcfg.sync_window = cfg.sync_window;
+    lcfg.policy_check = cfg.policy_check;
+    if let Some(t) = cfg.request_timeout {
+        lcfg.request_timeout = t;
+    }
+    lcfg.children = cfg.children.iter().map(|c| (node_id(&c.name), Name::new(&c.site))).collect();
+    // A fresh server fetches within seconds of reaching its parent (the
+    // driver asks on every connection); the splay only spreads restarts.
+    lcfg.bootstrap_splay = Duration::from_secs(10);
+
+    let store = Store::open(&cfg.data_dir, Role::Local, &cfg.name)?;
+    let (state, client_names) = store.local_load()?;
+    let persist = Persist::Local {
+        policies: state.policies.iter().map(|h| (h.id().clone(), h.revision())).collect(),
+        upto: state.upto,
+        proposals: state.proposals.iter().map(|(p, _)| *p).collect(),
+        seq: (state.stats_seq, state.stats_acked.min(state.stats_seq)),
+        names: client_names.clone(),
+        store,
+    };
+    let node = Node::Local(Local::restore(lcfg, state));
+
+    let mut names = client_names;
+    names.insert(parent_id, cfg.parent_name.clone());
+    names.insert(node_id(&cfg.name), cfg.name.clone());
+    for c in &cfg.children {
+        names.insert(node_id(&c.name), c.name.clone());
+    }
+    let access = Access {
+        children: cfg.children.iter().map(|c| c.name.clone()).collect(),
+        client_sites: vec![cfg.site.clone()],
+    };
+    let parent =
+        ParentLink { addr: cfg.parent.clone(), name: cfg.parent_name.clone(), id: parent_id };
+    Ok(NodeSetup {
+        name: cfg.name.clone(),
+        node,
+        persist,
+        listen: Some((cfg.listen, pki::server_config(&cfg.tls)?, access)),
+        parent: Some((parent, pki::client_config(&cfg.tls)?)),
+        transport: cfg.transport.clone(),
+        clock,
+        metrics,
+        names,
+        seed,
+    })
+}
+
+/// A client's daemon.
+pub fn client(
+    cfg: &ClientConfigFile,
+    clock: Clock,
+    metrics: Arc<Metrics>,
+) -> Result<NodeSetup, SetupError> {
+    check_identity(&cfg.tls, &cfg.name, Role::Client, Some(&cfg.site))?;
+    let verifier = PolicyVerifier::new(pki::read_key32(&cfg.policy_verify_key)?);
+    let server = node_id(&cfg.server_name);
+    let profile = Arc::new(ClientProfile {
+        site: Name::new(&cfg.site),
+        platform: Name::new(&cfg.platform),
+        server,
+        poll: cfg.poll,
+        splay: cfg.splay,
+        status_every: cfg.status_every,
+        // A real client would describe its installed software here; this
+        // reference client reports only its operating system family.
+        inventory: Blob::from_bytes(format!("os={}", std::env::consts::OS).into_bytes()),
+        engine_version: 1,
+        // No scanner runs here, so no threats are invented.
+        threat_rate: 0.0,
+        scan_every: Duration::from_secs(86_400),
+        wake_splay: Duration::from_secs(30),
+        verifier,
+    });
+    let store = Store::open(&cfg.data_dir, Role::Client, &cfg.name)?;
+    let state = store.client_load()?;
+    let persist = Persist::Client {
+        applied: state.applied.iter().map(|e| (e.id.clone(), e.revision)).collect(),
+        meta: (state.have, state.threats, state.rejected, state.last_scan),
+        store,
+    };
+    let seed = seed(&cfg.name, &clock);
+    let node = Node::Client(Client::restore(node_id(&cfg.name), profile, seed, state));
+    let names = BTreeMap::from([(server, cfg.server_name.clone())]);
+    let parent = ParentLink { addr: cfg.server.clone(), name: cfg.server_name.clone(), id: server };
+    Ok(NodeSetup {
+        name: cfg.name.clone(),
+        node,
+        persist,
+        listen: None,
+        parent: Some((parent, pki::client_config(&cfg.tls)?)),
+        transport: cfg.transport.clone(),
+        clock,
+        metrics,
+        names,
+        seed,
+    })
+}
