@@ -221,6 +221,14 @@ impl<E> EventQueue<E> {
         }
     }
 
+    /// The `n`-th next event of the bucket being consumed (0 is the one
+    /// the next [`pop`](Self::pop) returns), or `None` when that bucket
+    /// holds fewer. Cheap: for a driver that warms the memory an event will
+    /// touch a few events before it runs.
+    pub fn peek_in_bucket(&self, n: usize) -> Option<(Time, &E)> {
+        self.current.get(n).map(|((t, _), e)| (Time(*t), e))
+    }
+
     /// Number of pending events.
     pub fn len(&self) -> usize {
         self.len
