@@ -57,7 +57,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     timeout "${TIMEOUT_INSTALL:-1800}" "$py" -m pip install --quiet -r "$here/requirements.txt"
     echo "$want" > "$stamp"
 fi
-echo "- peers: $("$py" -m pip freeze | grep -iE '^(simpy|ns3|cppyy)==' | tr '\n' ' ')" \
+echo "- peers: $("$py" -m pip freeze | grep -iE '^(simpy|ns3|cppyy)==' | paste -sd' ')" \
     >> "$out/machine.md"
 
 # tiersync, in release.
