@@ -186,7 +186,9 @@ impl Harness {
                     }
                 }
                 let Some(node) = self.nodes.get_mut(&to) else { return true };
-                let len = crate::codec::encoded_len(&msg);
+                // Every engine message encodes; the codec's tests cover
+                // each kind, so a failure here is an engine bug.
+                let len = crate::codec::encoded_len(&msg).expect("engine messages encode");
                 self.delivered.push((at, from, to, msg.kind(), len));
                 node.handle_message(at, from, msg, &mut self.out);
                 self.drain(to);
