@@ -78,7 +78,9 @@ impl Hooks for Progress {
         if !self.enabled {
             return;
         }
-        if !self.shown && self.started.elapsed() > Duration::from_secs(1) {
+        #[allow(clippy::disallowed_methods)] // The bar appears after a second of wall time.
+        let waited = self.started.elapsed();
+        if !self.shown && waited > Duration::from_secs(1) {
             match &self.multi {
                 // The first bar of a group to pass a second shows them all.
                 Some(m) if m.is_hidden() => {

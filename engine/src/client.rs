@@ -76,8 +76,11 @@ pub struct Client {
     threats: u32,
     rejected: u32,
     last_scan: Time,
-    /// Ask for everything on the next poll.
+    /// Ask for everything on the next poll, and replace the whole set
+    /// with the answer.
     resync: bool,
+    /// Whether the last poll sent asked for everything.
+    polled_all: bool,
     /// The last report sent, resent as is while nothing in it changed: a
     /// report carries no timestamp (the server notes when it arrived), so
     /// an unchanged report is the same value, shared instead of rebuilt.
@@ -107,6 +110,7 @@ impl Client {
             rejected: 0,
             last_scan: Time::EPOCH,
             resync: false,
+            polled_all: false,
             last_report: None,
         }
     }
@@ -214,13 +218,16 @@ impl Client {
             }
             Message::ReportAck => {}
             Message::Error { code, .. } => {
-                if code == ErrorCode::RevisionFromFuture {
-                    self.resync = true;
-                }
                 out.observe(Observation::Rejected {
                     peer: from,
                     reason: Rejection::RefusedByPeer(code),
                 });
+                // The server is behind this client (restored from an older
+                // backup): ask for everything now and replace the set.
+                if code == ErrorCode::RevisionFromFuture && !self.resync {
+                    self.resync = true;
+                    self.poll(out);
+                }
             }
             _ => out.observe(Observation::Rejected { peer: from, reason: Rejection::Unexpected }),
         }
@@ -233,6 +240,7 @@ impl Client {
 
     fn poll(&mut self, out: &mut Outbox) {
         let have = if self.resync { Revision::ZERO } else { self.have };
+        self.polled_all = self.resync;
         let p = &self.profile;
         out.send(
             p.server,
@@ -278,6 +286,11 @@ impl Client {
     /// Verifies and applies an update. A policy that fails verification is
     /// not applied: the client keeps enforcing its last good revision, counts
     /// the refusal in its next report, and asks again on its next poll.
+    ///
+    /// A `full` update is the client's whole set: it replaces what is held,
+    /// even with older revisions when the client asked for everything (its
+    /// server was restored from an older backup). A `full` update older
+    /// than what is held, not asked for so, is a late duplicate and ignored.
     fn apply(
         &mut self,
         current: Revision,
@@ -286,28 +299,51 @@ impl Client {
         full: bool,
         out: &mut Outbox,
     ) {
+        if full && current < self.have && !self.resync {
+            tracing::debug!(%current, have = %self.have, "stale full update ignored");
+            return;
+        }
         let mut failed = false;
+        let mut missing = false;
         let mut keep: Vec<PolicyId> = Vec::new();
         let held_before = self.applied.len();
         for incoming in policies {
             keep.push(incoming.id.clone());
             let held = self.applied.iter().position(|e| e.id == incoming.id);
-            if let Some(i) = held
-                && self.applied[i].revision >= incoming.revision
-            {
-                continue;
+            // In a full set, a policy is kept only when it is the very same
+            // signed variant (a server restored from a backup may reuse a
+            // revision number for another change).
+            if let Some(i) = held {
+                let mine = &self.applied[i];
+                let already = if full {
+                    mine.revision == incoming.revision && mine.signature == incoming.signature
+                } else {
+                    mine.revision >= incoming.revision
+                };
+                if already {
+                    continue;
+                }
             }
             // Whatever happens next, the next report differs.
             self.last_report = None;
-            if let Err(e) = self.verify(&incoming, held) {
-                failed = true;
-                self.rejected = self.rejected.saturating_add(1);
-                if matches!(e, IntegrityError::MissingContent { .. }) {
-                    self.resync = true;
+            match self.verify(&incoming, held) {
+                Ok(()) => {}
+                Err(IntegrityError::MissingContent { policy, revision }) => {
+                    // Not tampering: the server thought this client held
+                    // the content. Not counted as a refusal.
+                    failed = true;
+                    missing = true;
+                    let reason = Rejection::MissingContent { policy, revision };
+                    out.observe(Observation::Rejected { peer: self.profile.server, reason });
+                    continue;
                 }
-                let reason = Rejection::Integrity(e);
-                out.observe(Observation::Rejected { peer: self.profile.server, reason });
-                continue;
+                Err(e) => {
+                    failed = true;
+                    self.rejected = self.rejected.saturating_add(1);
+                    let reason = Rejection::Integrity(e);
+                    out.observe(Observation::Rejected { peer: self.profile.server, reason });
+                    continue;
+                }
             }
             let stored = match (&incoming.content, held) {
                 (Some(_), _) | (None, None) => incoming,
@@ -335,9 +371,24 @@ impl Client {
         if self.applied.len() != held_before {
             self.last_report = None;
         }
-        if !failed {
+        // Only a whole set received ends a resynchronisation: a late
+        // answer to an older poll must not cancel it.
+        if !failed && full {
             self.have = current;
             self.resync = false;
+        } else if !failed {
+            // A late answer to an older poll does not move the client back.
+            self.have = self.have.max(current);
+        }
+
+        // Content went missing: ask for everything at once, unless this
+        // answer already was to such a request (a server that strips
+        // content then gets one request per poll interval, not a loop).
+        if missing {
+            self.resync = true;
+            if !self.polled_all {
+                self.poll(out);
+            }
         }
     }
 

@@ -8,7 +8,7 @@
 
 use thiserror::Error;
 
-use crate::message::Message;
+use crate::message::{ErrorCode, Message};
 
 /// The protocol version this engine speaks.
 pub const PROTOCOL_VERSION: u8 = 1;
@@ -51,33 +51,77 @@ pub enum DecodeError {
     Trailing(usize),
 }
 
+impl DecodeError {
+    /// The error code to answer a peer whose frame failed to decode with,
+    /// before closing the connection: an unknown version is
+    /// [`ErrorCode::UnsupportedVersion`], anything else
+    /// [`ErrorCode::BadFrame`].
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            DecodeError::UnknownVersion(_) => ErrorCode::UnsupportedVersion,
+            DecodeError::Truncated { .. }
+            | DecodeError::Oversized { .. }
+            | DecodeError::Malformed(_)
+            | DecodeError::Trailing(_) => ErrorCode::BadFrame,
+        }
+    }
+}
+
 /// Why a message could not be encoded.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("cannot encode message: {0}")]
-pub struct EncodeError(String);
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The serializer refused the message. None of the engine's message
+    /// types can produce this (every field has a known length and no
+    /// `Serialize` impl of ours reports an error); it is kept typed so
+    /// that a future type that can fail is not silently miscounted.
+    #[error("cannot encode message: {0}")]
+    Serialize(String),
+    /// The frame would exceed the maximum length: the receiver would
+    /// refuse it, so it is not written.
+    #[error("frame of {len} bytes exceeds the maximum of {max}")]
+    Oversized {
+        /// The frame's length field (version byte and body).
+        len: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+}
 
 /// Length of the body (version byte excluded) of `msg`.
 fn body_len(msg: &Message) -> Result<usize, EncodeError> {
     postcard::serialize_with_flavor(msg, postcard::ser_flavors::Size::default())
-        .map_err(|e| EncodeError(e.to_string()))
+        .map_err(|e| EncodeError::Serialize(e.to_string()))
 }
 
 /// Exact length in bytes of the frame [`encode`] writes for `msg`.
 ///
 /// Walks the message once without copying any payload, so a 70 MB content
-/// blob costs the same as an empty one.
-pub fn encoded_len(msg: &Message) -> usize {
-    // Serialising into the Size flavour cannot fail for our types: every
-    // field is a plain serde type with a known length.
-    HEADER_LEN + body_len(msg).unwrap_or(0)
+/// blob costs the same as an empty one. It fails only where [`encode`]
+/// would fail to serialise; it does not check the frame maximum.
+pub fn encoded_len(msg: &Message) -> Result<usize, EncodeError> {
+    Ok(HEADER_LEN + body_len(msg)?)
 }
 
-/// Encodes `msg` as one frame.
+/// Encodes `msg` as one frame, refusing a frame longer than
+/// [`DEFAULT_MAX_FRAME`].
 pub fn encode(msg: &Message) -> Result<Vec<u8>, EncodeError> {
-    let body = postcard::to_allocvec(msg).map_err(|e| EncodeError(e.to_string()))?;
-    let n = u32::try_from(body.len() + 1).map_err(|_| EncodeError("frame over 4 GiB".into()))?;
+    encode_with_max(msg, DEFAULT_MAX_FRAME)
+}
+
+/// Encodes `msg` as one frame, refusing a frame whose length field (the
+/// version byte and the body) would exceed `max_frame`: the bound the
+/// receiver's [`decode`] applies, so what it would refuse is never sent.
+pub fn encode_with_max(msg: &Message, max_frame: usize) -> Result<Vec<u8>, EncodeError> {
+    // Check the length before allocating the body.
+    let n = body_len(msg)? + 1;
+    if n > max_frame || u32::try_from(n).is_err() {
+        return Err(EncodeError::Oversized { len: n, max: max_frame.min(u32::MAX as usize) });
+    }
+
+    let body = postcard::to_allocvec(msg).map_err(|e| EncodeError::Serialize(e.to_string()))?;
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
-    out.extend_from_slice(&n.to_be_bytes());
+    out.extend_from_slice(&(n as u32).to_be_bytes());
     out.push(PROTOCOL_VERSION);
     out.extend_from_slice(&body);
     Ok(out)
@@ -123,7 +167,26 @@ mod tests {
     fn documented_example_frame() {
         let frame = encode(&Message::Check { req: 1, have: Revision(5) }).unwrap();
         assert_eq!(frame, [0, 0, 0, 4, 1, 1, 1, 5]);
-        assert_eq!(encoded_len(&Message::Check { req: 1, have: Revision(5) }), 8);
+        assert_eq!(encoded_len(&Message::Check { req: 1, have: Revision(5) }), Ok(8));
+    }
+
+    #[test]
+    fn encode_refuses_a_frame_over_the_maximum() {
+        let msg = Message::Check { req: 1, have: Revision(5) };
+        // The length field of this frame is 4: the version byte and 3 bytes.
+        assert_eq!(encode_with_max(&msg, 4).map(|f| f.len()), Ok(8));
+        assert_eq!(encode_with_max(&msg, 3), Err(EncodeError::Oversized { len: 4, max: 3 }));
+    }
+
+    #[test]
+    fn decode_errors_map_to_wire_codes() {
+        let mut frame = encode(&Message::ReportAck).unwrap();
+        assert_eq!(decode(&frame, 1).unwrap_err().code(), ErrorCode::BadFrame);
+        assert_eq!(decode(&frame[..3], 100).unwrap_err().code(), ErrorCode::BadFrame);
+        frame[4] = 9;
+        assert_eq!(decode(&frame, 100).unwrap_err().code(), ErrorCode::UnsupportedVersion);
+        let garbage = [0, 0, 0, 2, PROTOCOL_VERSION, 0xff];
+        assert_eq!(decode(&garbage, 100).unwrap_err().code(), ErrorCode::BadFrame);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::message::{Changes, ClientDetail, ErrorCode, Message, Scope, StatsUplo
 use crate::outbox::{Observation, Outbox, Rejection, Timer};
 use crate::policy::{HeldPolicy, PolicyChange};
 use crate::schedule::DailyWindow;
-use crate::serve::{ClientSites, ServeMode, Serving, reject};
+use crate::serve::{ClientAdmission, ServeMode, Serving, reject};
 use crate::sign::{IntegrityError, PolicyVerifier};
 use crate::stats::{ClientRecord, SiteStats};
 use crate::store::{DEFAULT_LOG_KEEP, PolicyStore};
@@ -48,6 +48,15 @@ pub struct LocalConfig {
     pub policy_check: Option<Duration>,
     /// Local servers below this one, with their site.
     pub children: BTreeMap<NodeId, SiteName>,
+    /// Sites below each child server, its own included, when known: a
+    /// child may then upload statistics only for these. A child not listed
+    /// may upload for its own site and any site that is neither this
+    /// server's, nor another child's own, nor already held from another
+    /// child.
+    pub child_sites: BTreeMap<NodeId, BTreeSet<SiteName>>,
+    /// Which clients this server serves; by default those of its own site,
+    /// any platform.
+    pub clients: ClientAdmission,
     /// How this server answers its clients' polls.
     pub client_mode: ServeMode,
     /// Change-log entries kept before compacting.
@@ -80,12 +89,14 @@ impl LocalConfig {
     ) -> LocalConfig {
         LocalConfig {
             id,
+            clients: ClientAdmission::sites(vec![site.clone()]),
             site,
             parent,
             timezone,
             sync_window: DailyWindow::NIGHT,
             policy_check: None,
             children: BTreeMap::new(),
+            child_sites: BTreeMap::new(),
             client_mode: ServeMode::Conditional,
             log_keep: DEFAULT_LOG_KEEP,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
@@ -110,6 +121,19 @@ struct Outstanding {
     req: u32,
     kind: RequestKind,
     attempt: u32,
+    /// The revision asked from (zero when resynchronising).
+    have: Revision,
+    /// The urgent revision already announced when the request was sent: a
+    /// reply to a request sent before a wake-up may predate it.
+    wake: Option<Revision>,
+}
+
+/// The fields of a [`Message::Policies`] reply.
+struct PoliciesReply {
+    req: u32,
+    upto: Revision,
+    changes: Changes,
+    stats_acked: Option<u64>,
 }
 
 /// What a local server keeps on disk to survive a restart (see
@@ -130,6 +154,8 @@ pub struct LocalState {
     pub stats_seq: u64,
     /// Sequence number of the last upload the parent acknowledged.
     pub stats_acked: u64,
+    /// Policy revisions from the parent refused for failed verification.
+    pub rejected_by_server: u64,
 }
 
 /// A local policy server.
@@ -148,8 +174,15 @@ pub struct Local {
     relayed: BTreeMap<(NodeId, u64), NodeId>,
     /// An urgent revision announced by the parent, passed down once held.
     wake_pending: Option<Revision>,
-    /// Ask for everything on the next request: content went missing.
+    /// The highest urgent revision already passed down.
+    woken: Revision,
+    /// Ask for a snapshot on the next request and replace the whole set
+    /// with it: content went missing, or the parent is behind this server
+    /// (restored from an older backup).
     resync: bool,
+    /// Policy revisions from the parent refused for failed verification;
+    /// uploaded with this site's statistics so the master sees them.
+    rejected_by_server: u64,
     stats_seq: u64,
     stats_acked: u64,
     fanout: Fanout,
@@ -162,8 +195,12 @@ impl Local {
             store: PolicyStore::new(cfg.log_keep),
             clients: Default::default(),
             mode: cfg.client_mode,
-            client_sites: ClientSites::Only(cfg.site.clone()),
+            admission: cfg.clients.clone(),
+            own_site: cfg.site.clone(),
+            parent: Some(cfg.parent),
             children: cfg.children.clone(),
+            child_sites: cfg.child_sites.clone(),
+            known_sites: None,
             child_stats: BTreeMap::new(),
             stale_after: cfg.stale_after,
         };
@@ -178,7 +215,9 @@ impl Local {
             proposals: BTreeMap::new(),
             relayed: BTreeMap::new(),
             wake_pending: None,
+            woken: Revision::ZERO,
             resync: false,
+            rejected_by_server: 0,
             stats_seq: 0,
             stats_acked: 0,
             fanout: Fanout::default(),
@@ -210,6 +249,7 @@ impl Local {
         local.proposals = state.proposals.into_iter().collect();
         local.stats_seq = state.stats_seq;
         local.stats_acked = state.stats_acked.min(state.stats_seq);
+        local.rejected_by_server = state.rejected_by_server;
         local
     }
 
@@ -233,6 +273,13 @@ impl Local {
     /// Sequence number of the last statistics upload sent to the parent.
     pub fn stats_seq(&self) -> u64 {
         self.stats_seq
+    }
+
+    /// Policy revisions from the parent refused for failed verification
+    /// since this server started (persist it as
+    /// [`LocalState::rejected_by_server`]).
+    pub fn rejected_by_server(&self) -> u64 {
+        self.rejected_by_server
     }
 
     /// This node's id.
@@ -380,6 +427,9 @@ impl Local {
                 self.relayed.insert((origin, proposal), from);
                 out.send(self.cfg.parent, Message::Propose { origin, proposal, change });
             }
+            Message::StatusReply { .. } if !self.serving.children.contains_key(&from) => {
+                reject(out, from, 0, ErrorCode::UnknownPeer, Rejection::UnknownPeer);
+            }
             Message::StatusReply { query, sites, missing, client } => {
                 if let Some(p) = self.fanout.on_reply(from, query, sites, missing, client) {
                     self.finish_query(p, out);
@@ -388,7 +438,7 @@ impl Local {
 
             // From the parent.
             Message::Policies { req, upto, changes, stats_acked } if from_parent => {
-                self.on_policies(req, upto, changes, stats_acked, out);
+                self.on_policies(now, PoliciesReply { req, upto, changes, stats_acked }, out);
             }
             Message::Wake { revision } if from_parent => self.on_wake(now, revision, out),
             Message::Accepted { origin, proposal, revision } if from_parent => {
@@ -405,15 +455,27 @@ impl Local {
             Message::StatusRequest { query, scope, deadline } if from_parent => {
                 self.on_status_request(now, query, scope, deadline, out);
             }
+            // Messages only the parent sends, from anyone else.
+            Message::Policies { .. }
+            | Message::Wake { .. }
+            | Message::Accepted { .. }
+            | Message::Refused { .. }
+            | Message::StatusRequest { .. } => {
+                reject(out, from, 0, ErrorCode::UnknownPeer, Rejection::UnknownPeer);
+            }
             Message::Error { req, code } => {
-                if self.outstanding.is_some_and(|o| o.req == req) && from_parent {
-                    self.outstanding = None;
-                    if code == ErrorCode::RevisionFromFuture {
-                        self.resync = true;
-                    }
-                }
                 let reason = Rejection::RefusedByPeer(code);
                 out.observe(Observation::Rejected { peer: from, reason });
+                let answered = self.outstanding.filter(|o| o.req == req && from_parent);
+                if let Some(o) = answered {
+                    self.outstanding = None;
+                    // The parent is behind this server: ask again at once
+                    // for a snapshot, which replaces what is held here.
+                    if code == ErrorCode::RevisionFromFuture && o.have != Revision::ZERO {
+                        self.resync = true;
+                        self.request(now, o.kind, 1, out);
+                    }
+                }
             }
             _ => reject(out, from, 0, ErrorCode::Unexpected, Rejection::Unexpected),
         }
@@ -437,6 +499,7 @@ impl Local {
         self.next_req = self.next_req.wrapping_add(1).max(1);
         let req = self.next_req;
         let have = if self.resync { Revision::ZERO } else { self.serving.store.current() };
+        let wake = self.wake_pending;
         let msg = match kind {
             RequestKind::Sync => {
                 self.stats_seq += 1;
@@ -446,9 +509,10 @@ impl Local {
             }
             RequestKind::Check => Message::Check { req, have },
         };
-        self.outstanding = Some(Outstanding { req, kind, attempt });
+        self.outstanding = Some(Outstanding { req, kind, attempt, have, wake });
         out.send(self.cfg.parent, msg);
-        let wait = self.cfg.request_timeout * 2u32.saturating_pow(attempt.saturating_sub(1));
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        let wait = self.cfg.request_timeout.saturating_mul(factor);
         let jitter = self.uniform(wait / 10);
         out.set_timer(now + wait + jitter, Timer::Retry { req });
     }
@@ -469,28 +533,15 @@ impl Local {
     /// Consolidated statistics of this server's clients and of every site
     /// below it.
     fn subtree_stats(&self, now: Time) -> Vec<SiteStats> {
-        let mut own = self.serving.own_stats(now);
-        if !own.iter().any(|s| s.site == self.cfg.site) {
-            own.push(SiteStats {
-                site: self.cfg.site.clone(),
-                as_of: now,
-                platforms: BTreeMap::new(),
-            });
-        }
+        let mut own = self.own_site_stats(now);
         own.extend(self.serving.child_stats.values().map(|(_, s)| s.clone()));
         own.sort_by(|a, b| a.site.cmp(&b.site));
         own
     }
 
     /// Verifies and stores what the parent sent.
-    fn on_policies(
-        &mut self,
-        req: u32,
-        upto: Revision,
-        changes: Changes,
-        stats_acked: Option<u64>,
-        out: &mut Outbox,
-    ) {
+    fn on_policies(&mut self, now: Time, reply: PoliciesReply, out: &mut Outbox) {
+        let PoliciesReply { req, upto, changes, stats_acked } = reply;
         let answered = self.outstanding.filter(|o| o.req == req);
         if answered.is_some() {
             self.outstanding = None;
@@ -499,10 +550,23 @@ impl Local {
             self.stats_acked = self.stats_acked.max(seq);
         }
 
-        // Verify every revision before storing any of it.
+        // A snapshot older than what is held is a late duplicate, unless
+        // this server asked for one to move back to its parent's state.
         let snapshot = matches!(changes, Changes::Snapshot(_));
+        let asked_all = answered.is_some_and(|o| o.have == Revision::ZERO);
+        if snapshot && upto < self.serving.store.current() && !self.resync && !asked_all {
+            tracing::debug!(%upto, held = %self.serving.store.current(), "stale snapshot ignored");
+            if answered.is_some_and(|o| o.kind == RequestKind::Sync) {
+                out.observe(Observation::SyncCompleted { upto: self.serving.store.current() });
+            }
+            self.after_reply(now, answered, out);
+            return;
+        }
+
+        // Verify every revision before storing any of it.
         let mut verified = Vec::with_capacity(changes.policies().len());
         let mut failed = false;
+        let mut missing = false;
         for sp in changes.policies() {
             let r = &sp.record;
             let content = sp
@@ -514,11 +578,17 @@ impl Local {
                     let content = content.unwrap_or_else(crate::blob::Blob::empty);
                     verified.push(HeldPolicy::new((**sp).clone(), content));
                 }
+                Err(IntegrityError::MissingContent { policy, revision }) => {
+                    // Not tampering: the parent thought this server held
+                    // the content. Ask for everything again.
+                    failed = true;
+                    missing = true;
+                    let reason = Rejection::MissingContent { policy, revision };
+                    out.observe(Observation::Rejected { peer: self.cfg.parent, reason });
+                }
                 Err(e) => {
                     failed = true;
-                    if matches!(e, IntegrityError::MissingContent { .. }) {
-                        self.resync = true;
-                    }
+                    self.rejected_by_server = self.rejected_by_server.saturating_add(1);
                     tracing::warn!(peer = %self.cfg.parent, error = %e, "policy refused");
                     let reason = Rejection::Integrity(e);
                     out.observe(Observation::Rejected { peer: self.cfg.parent, reason });
@@ -539,8 +609,13 @@ impl Local {
                 self.serving.store.advance_to(upto);
             }
         }
-        if !failed {
+        // Only a whole set received ends a resynchronisation: a late delta
+        // answering an older request must not cancel it.
+        if snapshot && !failed {
             self.resync = false;
+        }
+        if missing {
+            self.resync = true;
         }
         if count > 0 || snapshot {
             out.observe(Observation::PoliciesStored {
@@ -553,20 +628,53 @@ impl Local {
             out.observe(Observation::SyncCompleted { upto: self.serving.store.current() });
         }
 
-        // Pass an urgent revision down once it is held.
-        if let Some(w) = self.wake_pending
-            && self.serving.store.current() >= w
+        // Content went missing on a request that was not already a resync:
+        // resynchronise at once rather than at the next check.
+        if missing
+            && self.outstanding.is_none()
+            && answered.is_some_and(|o| o.have != Revision::ZERO)
         {
+            self.request(now, RequestKind::Check, 1, out);
+            return;
+        }
+        self.after_reply(now, answered, out);
+    }
+
+    /// After a reply: pass an urgent revision down once it is held, or ask
+    /// again when the reply answered a request sent before the wake-up
+    /// arrived (its answer may predate the urgent revision).
+    fn after_reply(&mut self, now: Time, answered: Option<Outstanding>, out: &mut Outbox) {
+        let Some(w) = self.wake_pending else { return };
+        if self.serving.store.current() >= w {
             self.wake_pending = None;
-            self.serving.wake_all(w, out);
+            self.pass_wake_down(w, out);
+            return;
+        }
+        let predates = answered.is_some_and(|o| o.wake.is_none_or(|seen| seen < w));
+        if predates && self.outstanding.is_none() {
+            self.request(now, RequestKind::Check, 1, out);
+        }
+    }
+
+    /// Sends a wake-up for `revision` to every child server and client,
+    /// once per revision.
+    fn pass_wake_down(&mut self, revision: Revision, out: &mut Outbox) {
+        if revision > self.woken {
+            self.woken = revision;
+            self.serving.wake_all(revision, out);
         }
     }
 
     fn on_wake(&mut self, now: Time, revision: Revision, out: &mut Outbox) {
+        // Already held (a check fetched it before the wake-up came): the
+        // servers and clients below may not have it, so pass it on now.
         if revision <= self.serving.store.current() {
+            self.pass_wake_down(revision, out);
             return;
         }
         self.wake_pending = Some(self.wake_pending.map_or(revision, |w| w.max(revision)));
+        // With a request in flight, its reply may predate the urgent
+        // revision; `after_reply` then asks again.
         if self.outstanding.is_none() {
             self.request(now, RequestKind::Check, 1, out);
         }
@@ -629,7 +737,9 @@ impl Local {
         };
         let targets: BTreeSet<NodeId> = match (&scope, &client) {
             (_, Some(_)) => BTreeSet::new(),
-            (Scope::Site(s), _) if s == &self.cfg.site => BTreeSet::new(),
+            (Scope::Site(s), _) if self.cfg.clients.sites.contains(s) || s == &self.cfg.site => {
+                BTreeSet::new()
+            }
             (Scope::Site(s), _) => match self.serving.route_to_site(s) {
                 Some(child) => [child].into(),
                 None => self.serving.children.keys().copied().collect(),
@@ -648,7 +758,9 @@ impl Local {
             self.finish_query(pending, out);
             return;
         }
-        let sub_deadline = Time(now.0 + (deadline.0 - now.0).max(0) / 2);
+        // The deadline comes from the parent: saturate, whatever its value.
+        let left = deadline.0.saturating_sub(now.0).max(0);
+        let sub_deadline = Time(now.0.saturating_add(left / 2));
         let id = self.fanout.start(pending);
         for child in targets {
             let msg =
@@ -661,20 +773,29 @@ impl Local {
     /// This server's own part of a status answer for `scope`.
     fn subtree_own(&self, now: Time, scope: &Scope) -> Vec<SiteStats> {
         match scope {
-            Scope::All => {
-                let mut own = self.serving.own_stats(now);
-                if own.is_empty() {
-                    own.push(SiteStats {
-                        site: self.cfg.site.clone(),
-                        as_of: now,
-                        platforms: BTreeMap::new(),
-                    });
-                }
-                own
+            Scope::All => self.own_site_stats(now),
+            Scope::Site(s) => {
+                self.own_site_stats(now).into_iter().filter(|st| &st.site == s).collect()
             }
-            Scope::Site(s) if s == &self.cfg.site => self.serving.own_stats(now),
-            _ => Vec::new(),
+            Scope::Client(_) => Vec::new(),
         }
+    }
+
+    /// Fresh statistics of the sites whose clients this server serves,
+    /// its own site always among them, carrying this server's count of
+    /// refused revisions.
+    fn own_site_stats(&self, now: Time) -> Vec<SiteStats> {
+        let mut own = self.serving.own_stats(now);
+        if !own.iter().any(|s| s.site == self.cfg.site) {
+            own.push(SiteStats::empty(self.cfg.site.clone(), now));
+        }
+        for s in &mut own {
+            if s.site == self.cfg.site {
+                s.rejected_by_server = self.rejected_by_server;
+            }
+        }
+        own.sort_by(|a, b| a.site.cmp(&b.site));
+        own
     }
 
     fn finish_query(&mut self, mut p: Pending, out: &mut Outbox) {

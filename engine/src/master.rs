@@ -11,7 +11,7 @@ use crate::outbox::{Observation, Outbox, Rejection, StatusAnswer, Timer};
 use crate::policy::{
     HeldPolicy, PolicyChange, PolicyRecord, PolicySpec, SignedPolicy, VariantSig, effective_digest,
 };
-use crate::serve::{ClientSites, ServeMode, Serving, reject};
+use crate::serve::{ClientAdmission, ServeMode, Serving, reject};
 use crate::sign::PolicySigner;
 use crate::stats::SiteStats;
 use crate::store::{DEFAULT_LOG_KEEP, PolicyStore};
@@ -38,6 +38,17 @@ pub struct MasterConfig {
     pub sites: Vec<SiteName>,
     /// The local servers directly below the master, with their site.
     pub children: BTreeMap<NodeId, SiteName>,
+    /// Sites below each child server, its own included, when known: a
+    /// child may then upload statistics only for these. A child not listed
+    /// may upload for its own site and any site of `sites` that is not the
+    /// master's, not another child's own, and not already held from
+    /// another child.
+    pub child_sites: BTreeMap<NodeId, BTreeSet<SiteName>>,
+    /// Which clients may poll and report to the master directly. Defaults
+    /// to every site of `sites`, any platform (what the flat baselines
+    /// need); a tiered deployment narrows it to the sites without a local
+    /// server.
+    pub clients: ClientAdmission,
     /// How clients polling the master directly are served.
     pub client_mode: ServeMode,
     /// Change-log entries kept before compacting.
@@ -63,8 +74,10 @@ impl MasterConfig {
         MasterConfig {
             id,
             site,
+            clients: ClientAdmission::sites(sites.clone()),
             sites,
             children,
+            child_sites: BTreeMap::new(),
             client_mode: ServeMode::Conditional,
             log_keep: DEFAULT_LOG_KEEP,
             status_deadline: DEFAULT_STATUS_DEADLINE,
@@ -131,8 +144,12 @@ impl Master {
             store: PolicyStore::new(cfg.log_keep),
             clients: Default::default(),
             mode: cfg.client_mode,
-            client_sites: ClientSites::AnyOf(cfg.sites.clone()),
+            admission: cfg.clients.clone(),
+            own_site: cfg.site.clone(),
+            parent: None,
             children: cfg.children.clone(),
+            child_sites: cfg.child_sites.clone(),
+            known_sites: Some(cfg.sites.clone()),
             child_stats: BTreeMap::new(),
             stale_after: cfg.stale_after,
         };
@@ -220,13 +237,9 @@ impl Master {
     pub fn handle_message(&mut self, now: Time, from: NodeId, msg: Message, out: &mut Outbox) {
         match msg {
             Message::Sync { req, have, stats } => {
-                let upload = stats.clone();
-                self.serving.handle_child_request(from, req, have, stats, out);
-                if let Some(upload) = upload
-                    && self.serving.children.contains_key(&from)
-                    && have <= self.serving.store.current()
+                if let Some(sites) = self.serving.handle_child_request(from, req, have, stats, out)
                 {
-                    self.history.push(StoredUpload { received: now, from, sites: upload.sites });
+                    self.history.push(StoredUpload { received: now, from, sites });
                 }
             }
             Message::Check { req, have } => {
@@ -242,6 +255,9 @@ impl Master {
                     Err(code) => Message::Refused { origin, proposal, code },
                 };
                 out.send(from, reply);
+            }
+            Message::StatusReply { .. } if !self.serving.children.contains_key(&from) => {
+                reject(out, from, 0, ErrorCode::UnknownPeer, Rejection::UnknownPeer);
             }
             Message::StatusReply { query, sites, missing, client } => {
                 if let Some(p) = self.fanout.on_reply(from, query, sites, missing, client) {
@@ -396,8 +412,11 @@ impl Master {
     /// Gives a change its revision, signs it, stores it, and wakes the
     /// children when it is urgent.
     ///
-    /// Concurrent changes to one policy are ordered by arrival here: each
-    /// gets the next revision and the later one wins everywhere, because
+    /// The conflict rule (see the crate documentation): concurrent changes
+    /// to one policy are ordered by arrival here. Each is applied to the
+    /// policy as the master holds it at that moment (its absent fields keep
+    /// the master's values, not the proposer's), gets the next revision,
+    /// and the later one wins every field both set, everywhere, because
     /// every node converges to the master's latest revision.
     fn accept(
         &mut self,

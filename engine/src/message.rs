@@ -212,6 +212,31 @@ pub enum ErrorCode {
     WrongSite,
     /// The message is not one this node serves.
     Unexpected,
+    /// The frame names a protocol version this node does not speak; the
+    /// connection is closed after this reply.
+    UnsupportedVersion,
+    /// The frame could not be decoded (garbage, trailing bytes, a length
+    /// over the receiver's maximum); the connection is closed after this
+    /// reply.
+    BadFrame,
+    /// A client of a platform the server is not configured to serve.
+    UnknownPlatform,
+}
+
+impl ErrorCode {
+    /// Every code, in wire order (the variant index is the position).
+    pub const ALL: [ErrorCode; 10] = [
+        ErrorCode::UnknownPeer,
+        ErrorCode::RevisionFromFuture,
+        ErrorCode::UnknownPolicy,
+        ErrorCode::UnknownClient,
+        ErrorCode::UnknownSite,
+        ErrorCode::WrongSite,
+        ErrorCode::Unexpected,
+        ErrorCode::UnsupportedVersion,
+        ErrorCode::BadFrame,
+        ErrorCode::UnknownPlatform,
+    ];
 }
 
 /// Message kinds, for metering.

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use crate::ids::{NodeId, PolicyId, Revision, SiteName};
+use crate::ids::{NodeId, Platform, PolicyId, Revision, SiteName};
 use crate::message::{ClientDetail, ErrorCode, Message};
 use crate::sign::IntegrityError;
 use crate::stats::SiteStats;
@@ -58,8 +58,13 @@ pub enum Timer {
 pub enum Rejection {
     /// The message came from a node that is not a configured peer.
     UnknownPeer,
-    /// A client of another site asked this local server.
+    /// A client of a site this server does not serve asked it.
     WrongSite,
+    /// A client of a platform this server is not configured for asked it.
+    UnknownPlatform(Platform),
+    /// A child server uploaded statistics for a site outside its subtree;
+    /// the whole upload was refused.
+    SiteNotBelow(SiteName),
     /// The peer claims a revision not reached here.
     RevisionFromFuture {
         /// What the peer claimed.
@@ -71,6 +76,16 @@ pub enum Rejection {
     UnknownPolicy(PolicyId),
     /// A policy failed verification; the last good revision is kept.
     Integrity(IntegrityError),
+    /// A policy came without content the receiver does not hold (its
+    /// server could not know the receiver lacked it). Not a sign of
+    /// tampering and not counted as one: the receiver keeps what it holds
+    /// and asks for everything again at once.
+    MissingContent {
+        /// The policy.
+        policy: PolicyId,
+        /// The revision that came without content.
+        revision: Revision,
+    },
     /// The peer refused our request.
     RefusedByPeer(ErrorCode),
     /// A message this node does not serve.

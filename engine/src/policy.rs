@@ -47,6 +47,10 @@ impl PolicySpec {
     /// `{scan = "weekly", heuristics = false}`, a Windows client in Tokyo
     /// `{scan = "weekly", heuristics = true}`.
     ///
+    /// When both overlays set one key, the platform's wins (global < site <
+    /// platform): with a `linux` overlay `{scan = "hourly"}` instead, the
+    /// Linux client in Tokyo gets `scan = "hourly"`.
+    ///
     /// `scope` is the site whose overlay applies, `None` for a site without
     /// one (see [`PolicySpec::scope_for`]).
     pub fn derive_params(&self, scope: Option<&SiteName>, platform: &Platform) -> Params {
@@ -351,5 +355,44 @@ impl HeldPolicy {
         } else {
             self.full.clone()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Name;
+    use crate::value::Value;
+
+    fn p(pairs: &[(&str, Value)]) -> Params {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    /// The examples in the documentation of `derive_params`.
+    #[test]
+    fn documented_derivation_examples() {
+        let tokyo = Name::new("tokyo");
+        let (linux, windows) = (Name::new("linux"), Name::new("windows"));
+        let mut spec = PolicySpec {
+            params: p(&[("scan", Value::Str("daily".into())), ("heuristics", Value::Bool(true))]),
+            platforms: vec![linux.clone(), windows.clone()],
+            platform_params: [(linux.clone(), p(&[("heuristics", Value::Bool(false))]))].into(),
+            site_params: [(tokyo.clone(), p(&[("scan", Value::Str("weekly".into()))]))].into(),
+        };
+        let scope = spec.scope_for(&tokyo);
+        let want = p(&[("scan", Value::Str("weekly".into())), ("heuristics", Value::Bool(false))]);
+        assert_eq!(spec.derive_params(scope.as_ref(), &linux), want);
+        let want = p(&[("scan", Value::Str("weekly".into())), ("heuristics", Value::Bool(true))]);
+        assert_eq!(spec.derive_params(scope.as_ref(), &windows), want);
+
+        // Both overlays set `scan`: the platform's wins.
+        spec.platform_params =
+            [(linux.clone(), p(&[("scan", Value::Str("hourly".into()))]))].into();
+        let got = spec.derive_params(scope.as_ref(), &linux);
+        assert_eq!(got["scan"], Value::Str("hourly".into()));
+        assert_eq!(
+            spec.derive_params(scope.as_ref(), &windows)["scan"],
+            Value::Str("weekly".into())
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! The flat baselines are this same code with the master as the clients'
 //! server: only [`ServeMode`] and the topology differ.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,21 +30,68 @@ pub enum ServeMode {
     Conditional,
 }
 
-/// Which clients a server accepts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ClientSites {
-    /// Only clients of this site (a local server).
-    Only(SiteName),
-    /// Clients of any of these sites (the master serving clients directly).
-    AnyOf(Vec<SiteName>),
+/// A driver's own admission check of a client: `(client, site, platform)`
+/// to whether the client may be served. The TCP daemons have already
+/// authenticated the peer by certificate; this lets a driver also bind the
+/// site and platform a client claims to what it knows of that client.
+pub type AdmitFn = Arc<dyn Fn(NodeId, &SiteName, &Platform) -> bool + Send + Sync>;
+
+/// Which clients a server serves: the known list a poll or a report is
+/// checked against before it can change anything.
+///
+/// The rule: a client is served only if its site is one of `sites`, its
+/// platform one of `platforms` (any platform when the list is empty), it
+/// is not one of the server's own peers (its parent or a child server),
+/// and the driver's `check`, when given, accepts it. Anything else gets a
+/// typed error reply ([`ErrorCode::WrongSite`], [`ErrorCode::UnknownPlatform`],
+/// [`ErrorCode::UnknownPeer`]) and changes nothing.
+#[derive(Clone, Default)]
+pub struct ClientAdmission {
+    /// Sites whose clients this server serves: a local server's own site
+    /// (and any site below it without a server of its own); for the master,
+    /// the sites that poll it directly.
+    pub sites: Vec<SiteName>,
+    /// Platforms of the deployment. Empty accepts any platform, for a
+    /// driver that has no platform list; a server then still serves each
+    /// client only the policies of the platform it names.
+    pub platforms: Vec<Platform>,
+    /// The driver's own check, if any.
+    pub check: Option<AdmitFn>,
 }
 
-impl ClientSites {
-    fn accepts(&self, site: &SiteName) -> bool {
-        match self {
-            ClientSites::Only(s) => s == site,
-            ClientSites::AnyOf(list) => list.contains(site),
+impl std::fmt::Debug for ClientAdmission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAdmission")
+            .field("sites", &self.sites)
+            .field("platforms", &self.platforms)
+            .field("check", &self.check.as_ref().map(|_| "fn"))
+            .finish()
+    }
+}
+
+impl ClientAdmission {
+    /// Clients of these sites, of any platform, with no driver check.
+    pub fn sites(sites: Vec<SiteName>) -> ClientAdmission {
+        ClientAdmission { sites, platforms: Vec::new(), check: None }
+    }
+
+    /// Whether `client`, claiming `site` and `platform`, is served here.
+    fn admit(
+        &self,
+        client: NodeId,
+        site: &SiteName,
+        platform: &Platform,
+    ) -> Result<(), (ErrorCode, Rejection)> {
+        if !self.sites.contains(site) {
+            return Err((ErrorCode::WrongSite, Rejection::WrongSite));
         }
+        if !self.platforms.is_empty() && !self.platforms.contains(platform) {
+            return Err((ErrorCode::UnknownPlatform, Rejection::UnknownPlatform(platform.clone())));
+        }
+        if self.check.as_ref().is_some_and(|check| !check(client, site, platform)) {
+            return Err((ErrorCode::UnknownPeer, Rejection::UnknownPeer));
+        }
+        Ok(())
     }
 }
 
@@ -54,9 +101,19 @@ pub(crate) struct Serving {
     pub store: PolicyStore,
     pub clients: ClientTable,
     pub mode: ServeMode,
-    pub client_sites: ClientSites,
+    pub admission: ClientAdmission,
+    /// This server's own site.
+    pub own_site: SiteName,
+    /// This server's parent, which is never one of its clients.
+    pub parent: Option<NodeId>,
     /// Child servers and their own site.
     pub children: BTreeMap<NodeId, SiteName>,
+    /// Configured sites below each child server (its own included). A
+    /// child listed here may upload statistics only for these sites.
+    pub child_sites: BTreeMap<NodeId, BTreeSet<SiteName>>,
+    /// Every site of the deployment when the server knows them (the
+    /// master); a child not in `child_sites` may upload only for these.
+    pub known_sites: Option<Vec<SiteName>>,
     /// Latest statistics per site received from child servers, with the
     /// child they came from.
     pub child_stats: BTreeMap<SiteName, (NodeId, SiteStats)>,
@@ -64,6 +121,19 @@ pub(crate) struct Serving {
 }
 
 impl Serving {
+    /// Checks a node claiming to be a client of `site` and `platform`.
+    fn admit_client(
+        &self,
+        from: NodeId,
+        site: &SiteName,
+        platform: &Platform,
+    ) -> Result<(), (ErrorCode, Rejection)> {
+        if self.children.contains_key(&from) || self.parent == Some(from) {
+            return Err((ErrorCode::UnknownPeer, Rejection::UnknownPeer));
+        }
+        self.admission.admit(from, site, platform)
+    }
+
     /// Answers a client's poll with its effective policy changes.
     pub fn handle_poll(
         &mut self,
@@ -73,8 +143,8 @@ impl Serving {
         platform: &Platform,
         out: &mut Outbox,
     ) {
-        if !self.client_sites.accepts(site) {
-            reject(out, from, 0, ErrorCode::WrongSite, Rejection::WrongSite);
+        if let Err((code, reason)) = self.admit_client(from, site, platform) {
+            reject(out, from, 0, code, reason);
             return;
         }
         let view = self.store.view(site, platform);
@@ -84,17 +154,22 @@ impl Serving {
             return;
         }
 
+        // A policy goes without its content only when the client must hold
+        // that content already: it holds a revision at or after both the
+        // content's last change and the policy's start of applying to its
+        // platform (a platform-list change makes a policy new to a client
+        // even when its content is old).
         let full = self.mode == ServeMode::Full || have == Revision::ZERO;
         let mut policies = Vec::new();
         let mut removed = Vec::new();
         for entry in &view.entries {
             match entry {
-                ViewEntry::Applies { full: with, bare } => {
+                ViewEntry::Applies { full: with, bare, since } => {
                     if full {
                         policies.push(with.clone());
                     } else if with.revision > have {
-                        let send = if have >= with.content_revision { bare } else { with };
-                        policies.push(send.clone());
+                        let holds = have >= with.content_revision && have >= *since;
+                        policies.push(if holds { bare.clone() } else { with.clone() });
                     }
                 }
                 ViewEntry::NotApplies { id, revision } => {
@@ -116,15 +191,22 @@ impl Serving {
         report: Arc<SecurityReport>,
         out: &mut Outbox,
     ) {
-        if !self.client_sites.accepts(&report.site) {
-            reject(out, from, 0, ErrorCode::WrongSite, Rejection::WrongSite);
+        if let Err((code, reason)) = self.admit_client(from, &report.site, &report.platform) {
+            reject(out, from, 0, code, reason);
             return;
         }
         self.clients.store(from, report, now);
         out.send(from, Message::ReportAck);
     }
 
-    /// Answers a child server's `Sync` or `Check`; stores its statistics.
+    /// Answers a child server's `Sync` or `Check` and stores its
+    /// statistics. Returns the statistics stored, if the request carried
+    /// an upload that was accepted.
+    ///
+    /// An upload naming a site outside the child's subtree is refused whole
+    /// (nothing of it is stored, it is not acknowledged, and an
+    /// [`ErrorCode::WrongSite`] error follows the reply); the policies are
+    /// still served, so a misconfigured child keeps receiving them.
     pub fn handle_child_request(
         &mut self,
         from: NodeId,
@@ -132,24 +214,56 @@ impl Serving {
         have: Revision,
         stats: Option<StatsUpload>,
         out: &mut Outbox,
-    ) {
+    ) -> Option<Vec<SiteStats>> {
         if !self.children.contains_key(&from) {
             reject(out, from, req, ErrorCode::UnknownPeer, Rejection::UnknownPeer);
-            return;
+            return None;
         }
         let Some(changes) = self.store.changes_since(have) else {
             let reason =
                 Rejection::RevisionFromFuture { claimed: have, held: self.store.current() };
             reject(out, from, req, ErrorCode::RevisionFromFuture, reason);
-            return;
+            return None;
         };
 
-        let stats_acked = stats.map(|upload| {
-            self.store_child_stats(from, &upload.sites, out);
-            upload.seq
-        });
+        // Check the whole upload before storing any of it.
+        let mut refused = None;
+        let mut stored = None;
+        let mut stats_acked = None;
+        if let Some(upload) = stats {
+            match upload.sites.iter().find(|s| !self.may_upload(from, &s.site)) {
+                Some(bad) => refused = Some(bad.site.clone()),
+                None => {
+                    self.store_child_stats(from, &upload.sites, out);
+                    stats_acked = Some(upload.seq);
+                    stored = Some(upload.sites);
+                }
+            }
+        }
         let upto = self.store.current();
         out.send(from, Message::Policies { req, upto, changes, stats_acked });
+        if let Some(site) = refused {
+            reject(out, from, req, ErrorCode::WrongSite, Rejection::SiteNotBelow(site));
+        }
+        stored
+    }
+
+    /// Whether `child` may upload statistics for `site`: its own site; a
+    /// site configured below it; or, for a child without configured
+    /// sites, a site of the deployment (when known) that is neither this
+    /// server's own, nor another child's own, nor already held from
+    /// another child.
+    fn may_upload(&self, child: NodeId, site: &SiteName) -> bool {
+        if self.children.get(&child) == Some(site) {
+            return true;
+        }
+        if let Some(below) = self.child_sites.get(&child) {
+            return below.contains(site);
+        }
+        *site != self.own_site
+            && !self.children.values().any(|s| s == site)
+            && self.known_sites.as_ref().is_none_or(|k| k.contains(site))
+            && self.child_stats.get(site).is_none_or(|(c, _)| *c == child)
     }
 
     /// Keeps the newest statistics per site from a child.
@@ -170,24 +284,27 @@ impl Serving {
         if let Some((child, _)) = self.child_stats.get(site) {
             return Some(*child);
         }
+        if let Some((child, _)) = self.child_sites.iter().find(|(_, below)| below.contains(site)) {
+            return Some(*child);
+        }
         self.children.iter().find(|(_, s)| *s == site).map(|(id, _)| *id)
     }
 
-    /// Sites known to lie below `child`.
+    /// Sites known to lie below `child`: configured, or seen in its uploads.
     pub fn sites_below(&self, child: NodeId) -> Vec<SiteName> {
-        let mut sites: Vec<SiteName> = self
+        let mut sites: BTreeSet<SiteName> = self
             .child_stats
             .iter()
             .filter(|(_, (c, _))| *c == child)
             .map(|(s, _)| s.clone())
             .collect();
-        if let Some(own) = self.children.get(&child)
-            && !sites.contains(own)
-        {
-            sites.push(own.clone());
+        if let Some(own) = self.children.get(&child) {
+            sites.insert(own.clone());
         }
-        sites.sort();
-        sites
+        if let Some(below) = self.child_sites.get(&child) {
+            sites.extend(below.iter().cloned());
+        }
+        sites.into_iter().collect()
     }
 
     /// Fresh consolidation of this server's own clients.

@@ -79,31 +79,41 @@ pub struct PlatformStats {
 
 impl PlatformStats {
     /// Adds `other` into `self`: the consolidation step.
+    ///
+    /// Every count saturates at `u64::MAX` rather than overflowing: the
+    /// values come from peers, and a child reporting absurd counts must not
+    /// crash its parent (a saturated count is visibly wrong, not silently
+    /// wrapped).
     pub fn absorb(&mut self, other: &PlatformStats) {
-        self.clients += other.clients;
-        self.compliant += other.compliant;
-        self.firewall_on += other.firewall_on;
-        self.stale += other.stale;
-        self.threats += other.threats;
-        self.rejected_policies += other.rejected_policies;
+        self.clients = self.clients.saturating_add(other.clients);
+        self.compliant = self.compliant.saturating_add(other.compliant);
+        self.firewall_on = self.firewall_on.saturating_add(other.firewall_on);
+        self.stale = self.stale.saturating_add(other.stale);
+        self.threats = self.threats.saturating_add(other.threats);
+        self.rejected_policies = self.rejected_policies.saturating_add(other.rejected_policies);
         for (v, n) in &other.engine_versions {
-            *self.engine_versions.entry(*v).or_default() += n;
+            let slot = self.engine_versions.entry(*v).or_default();
+            *slot = slot.saturating_add(*n);
         }
         for (v, n) in &other.signature_versions {
-            *self.signature_versions.entry(*v).or_default() += n;
+            let slot = self.signature_versions.entry(*v).or_default();
+            *slot = slot.saturating_add(*n);
         }
     }
 
-    /// Counts one client.
+    /// Counts one client (saturating, as [`PlatformStats::absorb`]).
     pub fn add_client(&mut self, report: &SecurityReport, compliant: bool, stale: bool) {
-        self.clients += 1;
-        self.compliant += u64::from(compliant);
-        self.firewall_on += u64::from(report.firewall_on);
-        self.stale += u64::from(stale);
-        self.threats += u64::from(report.threats_found);
-        self.rejected_policies += u64::from(report.rejected_policies);
-        *self.engine_versions.entry(report.engine_version).or_default() += 1;
-        *self.signature_versions.entry(report.signature_version).or_default() += 1;
+        self.clients = self.clients.saturating_add(1);
+        self.compliant = self.compliant.saturating_add(u64::from(compliant));
+        self.firewall_on = self.firewall_on.saturating_add(u64::from(report.firewall_on));
+        self.stale = self.stale.saturating_add(u64::from(stale));
+        self.threats = self.threats.saturating_add(u64::from(report.threats_found));
+        self.rejected_policies =
+            self.rejected_policies.saturating_add(u64::from(report.rejected_policies));
+        let slot = self.engine_versions.entry(report.engine_version).or_default();
+        *slot = slot.saturating_add(1);
+        let slot = self.signature_versions.entry(report.signature_version).or_default();
+        *slot = slot.saturating_add(1);
     }
 }
 
@@ -116,12 +126,21 @@ pub struct SiteStats {
     pub as_of: Time,
     /// Per platform.
     pub platforms: BTreeMap<Platform, PlatformStats>,
+    /// Policy revisions the site's local server refused because they failed
+    /// verification, since it started: how a tampered reply to a local
+    /// server (as opposed to one of its clients) shows up at the master.
+    pub rejected_by_server: u64,
 }
 
 impl SiteStats {
-    /// Total clients over all platforms.
+    /// Statistics of a site with no client report yet.
+    pub fn empty(site: SiteName, as_of: Time) -> SiteStats {
+        SiteStats { site, as_of, platforms: BTreeMap::new(), rejected_by_server: 0 }
+    }
+
+    /// Total clients over all platforms, saturating at `u64::MAX`.
     pub fn clients(&self) -> u64 {
-        self.platforms.values().map(|p| p.clients).sum()
+        self.platforms.values().fold(0u64, |n, p| n.saturating_add(p.clients))
     }
 }
 
@@ -207,11 +226,7 @@ impl ClientTable {
             let stale = now.saturating_since(rec.seen) > stale_after;
             by_site
                 .entry(r.site.clone())
-                .or_insert_with(|| SiteStats {
-                    site: r.site.clone(),
-                    as_of: now,
-                    platforms: BTreeMap::new(),
-                })
+                .or_insert_with(|| SiteStats::empty(r.site.clone(), now))
                 .platforms
                 .entry(r.platform.clone())
                 .or_default()

@@ -4,7 +4,8 @@
 //! verified revision of each policy, and a log of which policy changed at
 //! which revision. A child that asks with revision `have` gets a delta of
 //! the policies changed after `have`, or a full snapshot when the log has
-//! been compacted past `have`.
+//! been compacted past `have`, or asks with `have` zero (it holds nothing,
+//! or it is resynchronising and will replace what it holds).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -28,6 +29,10 @@ pub struct PolicyStore {
     /// Log entries at or below this revision were dropped.
     compacted_to: Revision,
     current: Revision,
+    /// Per policy and platform, the revision from which the policy has
+    /// applied to that platform without a break: a client holding an
+    /// older revision cannot hold the policy's content.
+    applies_since: BTreeMap<PolicyId, BTreeMap<Platform, Revision>>,
     views: BTreeMap<(SiteName, Platform), Arc<View>>,
 }
 
@@ -50,6 +55,11 @@ pub enum ViewEntry {
         full: Arc<EffectivePolicy>,
         /// The same without content.
         bare: Arc<EffectivePolicy>,
+        /// The revision from which the policy has applied to this platform
+        /// without a break (as far as this server has seen): a client
+        /// holding an older revision does not hold the policy, so it must
+        /// be sent the content even when the content itself is older.
+        since: Revision,
     },
     /// The policy does not apply to this platform (any more).
     NotApplies {
@@ -79,6 +89,7 @@ impl PolicyStore {
             log_keep: log_keep.max(1),
             compacted_to: Revision::ZERO,
             current: Revision::ZERO,
+            applies_since: BTreeMap::new(),
             views: BTreeMap::new(),
         }
     }
@@ -123,6 +134,7 @@ impl PolicyStore {
         {
             return false;
         }
+        self.track_platforms(&held);
         self.log.push_back((rev, held.id().clone()));
         self.policies.insert(held.id().clone(), held);
         while self.log.len() > self.log_keep {
@@ -132,6 +144,25 @@ impl PolicyStore {
         }
         self.views.clear();
         true
+    }
+
+    /// Records, for each platform `held` applies to, since which revision
+    /// it has applied: kept from the revision held before when that one
+    /// applied to the platform too, otherwise `held`'s own revision. A
+    /// policy first seen here (a fresh server, a restore) counts as newly
+    /// applying everywhere, which at worst resends content a client holds.
+    fn track_platforms(&mut self, held: &HeldPolicy) {
+        let rev = held.revision();
+        let before = self.applies_since.remove(held.id()).unwrap_or_default();
+        let since = held
+            .full
+            .record
+            .spec
+            .platforms
+            .iter()
+            .map(|p| (p.clone(), before.get(p).copied().unwrap_or(rev).min(rev)))
+            .collect();
+        self.applies_since.insert(held.id().clone(), since);
     }
 
     /// Raises the current revision to `upto` (a parent's reply says the
@@ -144,8 +175,21 @@ impl PolicyStore {
         }
     }
 
-    /// Replaces the whole set with a snapshot from the parent.
+    /// Replaces the whole set with a snapshot from the parent, even one
+    /// older than what is held: the caller decides whether a snapshot is
+    /// stale (a late duplicate) or a resynchronisation (the parent was
+    /// restored from an older backup), and only the latter moves back.
     pub fn replace_all(&mut self, policies: Vec<HeldPolicy>, upto: Revision) {
+        let ids: BTreeSet<PolicyId> = policies.iter().map(|p| p.id().clone()).collect();
+        self.applies_since.retain(|id, _| ids.contains(id));
+        for p in &policies {
+            // A policy whose held revision is newer than the snapshot's
+            // (a rollback) is tracked afresh.
+            if self.policies.get(p.id()).is_some_and(|old| old.revision() > p.revision()) {
+                self.applies_since.remove(p.id());
+            }
+            self.track_platforms(p);
+        }
         self.policies.clear();
         self.log.clear();
         let mut revs: Vec<_> = policies.iter().map(|p| (p.revision(), p.id().clone())).collect();
@@ -167,7 +211,9 @@ impl PolicyStore {
         if have > self.current {
             return None;
         }
-        if have < self.compacted_to {
+        // Zero asks for everything: a fresh child, or one resynchronising,
+        // which replaces its whole set with what it receives.
+        if have == Revision::ZERO || have < self.compacted_to {
             let all = self.policies.values().map(|p| p.for_peer(Revision::ZERO)).collect();
             return Some(Changes::Snapshot(all));
         }
@@ -200,7 +246,19 @@ impl PolicyStore {
         if let Some(v) = self.views.get(&key) {
             return v.clone();
         }
-        let entries = self.policies.values().map(|p| derive_entry(p, site, platform)).collect();
+        let entries = self
+            .policies
+            .values()
+            .map(|p| {
+                let since = self
+                    .applies_since
+                    .get(p.id())
+                    .and_then(|m| m.get(platform))
+                    .copied()
+                    .unwrap_or(p.revision());
+                derive_entry(p, site, platform, since)
+            })
+            .collect();
         let view = Arc::new(View { revision: self.current, entries });
         self.views.insert(key, view.clone());
         view
@@ -215,11 +273,16 @@ impl PolicyStore {
     }
 }
 
-fn derive_entry(p: &HeldPolicy, site: &SiteName, platform: &Platform) -> ViewEntry {
+fn derive_entry(
+    p: &HeldPolicy,
+    site: &SiteName,
+    platform: &Platform,
+    since: Revision,
+) -> ViewEntry {
     match p.full.derive(site, platform, &p.content, true) {
         Some(full) => {
             let bare = Arc::new(full.with_content(None));
-            ViewEntry::Applies { full: Arc::new(full), bare }
+            ViewEntry::Applies { full: Arc::new(full), bare, since }
         }
         None => ViewEntry::NotApplies { id: p.id().clone(), revision: p.revision() },
     }

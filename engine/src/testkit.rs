@@ -6,7 +6,7 @@
 //! no time zones for links): it exists to test the protocol's logic in
 //! isolation, the way quinn-proto tests a pair of endpoints.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use crate::master::{Master, MasterConfig};
 use crate::message::Message;
 use crate::node::Node;
 use crate::outbox::{Observation, Outbox, Timer};
-use crate::serve::ServeMode;
+use crate::serve::{ClientAdmission, ServeMode};
 use crate::sign::PolicyVerifier;
 use crate::time::Time;
 
@@ -102,8 +102,13 @@ impl Harness {
     }
 
     /// Removes a node (a machine switched off); its pending timers and the
-    /// messages to it are dropped. Returns it, to be added back later.
+    /// messages queued to it are dropped, as a machine switched off loses
+    /// them. Returns it, to be added back later (which starts it afresh).
     pub fn remove(&mut self, id: NodeId) -> Option<Node> {
+        self.queue.retain(|_, e| match e {
+            Event::Timer { node, .. } => *node != id,
+            Event::Deliver { to, .. } => *to != id,
+        });
         self.nodes.remove(&id)
     }
 
@@ -186,7 +191,9 @@ impl Harness {
                     }
                 }
                 let Some(node) = self.nodes.get_mut(&to) else { return true };
-                let len = crate::codec::encoded_len(&msg);
+                // Every engine message encodes; the codec's tests cover
+                // each kind, so a failure here is an engine bug.
+                let len = crate::codec::encoded_len(&msg).expect("engine messages encode");
                 self.delivered.push((at, from, to, msg.kind(), len));
                 node.handle_message(at, from, msg, &mut self.out);
                 self.drain(to);
@@ -255,6 +262,9 @@ pub struct Fleet {
 /// The site name of the master in a [`Fleet`].
 pub const MASTER_SITE: &str = "hq";
 
+/// The client platforms every server of a [`Fleet`] accepts.
+pub const KNOWN_PLATFORMS: [&str; 3] = ["linux", "macos", "windows"];
+
 impl Fleet {
     /// Builds a tiered deployment (`tiered = true`) or the flat baseline in
     /// which every client polls the master with `flat_mode`.
@@ -283,12 +293,40 @@ impl Fleet {
                 .collect()
         };
 
+        // The sites below each local server, its own included.
+        let subtree = |root: &'static str| -> BTreeSet<SiteName> {
+            let mut below = BTreeSet::from([Name::new(root)]);
+            let mut frontier = vec![root];
+            while let Some(p) = frontier.pop() {
+                for s in sites.iter().filter(|s| s.parent == Some(p)) {
+                    below.insert(Name::new(s.name));
+                    frontier.push(s.name);
+                }
+            }
+            below
+        };
+        let child_sites = |children: &BTreeMap<NodeId, SiteName>| {
+            let names: BTreeMap<NodeId, &'static str> =
+                sites.iter().map(|s| (locals[s.name], s.name)).collect();
+            children.keys().map(|id| (*id, subtree(names[id]))).collect()
+        };
+        let platforms: Vec<Name> = KNOWN_PLATFORMS.iter().map(|p| Name::new(p)).collect();
+
         let mut all_sites: Vec<SiteName> = sites.iter().map(|s| Name::new(s.name)).collect();
         all_sites.push(Name::new(MASTER_SITE));
         let master_children = if tiered { children_of(None) } else { BTreeMap::new() };
-        let mut mcfg =
-            MasterConfig::new(master, Name::new(MASTER_SITE), all_sites, master_children, secret);
+        let mut mcfg = MasterConfig::new(
+            master,
+            Name::new(MASTER_SITE),
+            all_sites.clone(),
+            master_children.clone(),
+            secret,
+        );
         mcfg.client_mode = flat_mode;
+        mcfg.child_sites = child_sites(&master_children);
+        // Tiered, only the master's own site polls it; flat, every site.
+        let direct = if tiered { vec![Name::new(MASTER_SITE)] } else { all_sites };
+        mcfg.clients = ClientAdmission { sites: direct, platforms: platforms.clone(), check: None };
         h.add(Node::Master(Master::new(mcfg)));
 
         if tiered {
@@ -304,6 +342,8 @@ impl Fleet {
                     1000 + i as u64,
                 );
                 cfg.children = children_of(Some(s.name));
+                cfg.child_sites = child_sites(&cfg.children);
+                cfg.clients.platforms = platforms.clone();
                 tune(&mut cfg);
                 h.add(Node::Local(Local::new(cfg)));
             }

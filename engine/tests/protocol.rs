@@ -181,6 +181,7 @@ fn local_changes_replicate_and_conflicts_resolve_by_master_order() {
     assert_eq!(held.revision(), last.0);
     let winner = if last.1 == f.locals["tokyo"] { "deny" } else { "allow" };
     assert_eq!(held.full.record.spec.params["default_inbound"], s(winner));
+    assert_locals_agree(&f);
     assert_converged(&f);
 }
 
@@ -500,5 +501,280 @@ fn three_level_tree_converges() {
         if *to == f.master && matches!(kind, MessageKind::Sync | MessageKind::Check) {
             assert_eq!(*from, apac);
         }
+    }
+}
+
+/// Derivation order global < site < platform: when a site overlay and a
+/// platform overlay set the same key, the platform's value wins; tables
+/// merge key by key, so the site's other keys survive.
+#[test]
+fn platform_overlay_wins_over_site_overlay() {
+    let mut f = tiered(&two_sites());
+    let mut av = antivirus(1);
+    av.params = Some(params(&[
+        ("scan", s("daily")),
+        ("limits", Value::Map(params(&[("cpu", Value::Int(50)), ("io", Value::Int(20))]))),
+    ]));
+    av.site_params = Some(
+        [(
+            Name::new("tokyo"),
+            params(&[
+                ("scan", s("weekly")),
+                ("limits", Value::Map(params(&[("cpu", Value::Int(10))]))),
+            ]),
+        )]
+        .into(),
+    );
+    av.platform_params = Some(
+        [(
+            Name::new("linux"),
+            params(&[
+                ("scan", s("hourly")),
+                ("limits", Value::Map(params(&[("io", Value::Int(5))]))),
+            ]),
+        )]
+        .into(),
+    );
+    set_at_master(&mut f, av, 1);
+    f.h.run_for(DAY, STEPS).unwrap();
+    assert_converged(&f);
+
+    let get = |f: &Fleet, site: &str, i: usize| {
+        f.h.client(f.clients[site][i]).applied()[0].params.clone()
+    };
+    let limits = |cpu, io| Value::Map(params(&[("cpu", Value::Int(cpu)), ("io", Value::Int(io))]));
+    // Tokyo, linux: the platform's scan beats the site's; cpu from the site,
+    // io from the platform.
+    let p = get(&f, "tokyo", 3);
+    assert_eq!((&p["scan"], &p["limits"]), (&s("hourly"), &limits(10, 5)));
+    // Tokyo, windows: the site's overlay only.
+    let p = get(&f, "tokyo", 0);
+    assert_eq!((&p["scan"], &p["limits"]), (&s("weekly"), &limits(10, 20)));
+    // London, windows: the global parameters.
+    let p = get(&f, "london", 0);
+    assert_eq!((&p["scan"], &p["limits"]), (&s("daily"), &limits(50, 20)));
+}
+
+/// The conflict rule with partial changes: two locals change the same
+/// policy at the same instant, one a field the other does not touch, both
+/// the same field. Each change applies to the master's current policy in
+/// arrival order, so the untouched field keeps the earlier change, the
+/// shared one takes the later, and every node ends on the one result.
+#[test]
+fn simultaneous_partial_changes_end_in_one_result_everywhere() {
+    let mut f = tiered(&two_sites());
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(HOUR, STEPS).unwrap();
+
+    let london = PolicyChange {
+        id: Name::new("antivirus"),
+        params: Some(params(&[("scan", s("weekly"))])),
+        platforms: Some(vec![Name::new("windows")]),
+        ..Default::default()
+    };
+    let tokyo = PolicyChange {
+        id: Name::new("antivirus"),
+        params: Some(params(&[("scan", s("never"))])),
+        ..Default::default()
+    };
+    set_at_local(&mut f, "london", london, 1);
+    set_at_local(&mut f, "tokyo", tokyo, 1);
+    f.h.run_for(DAY * 2, STEPS).unwrap();
+
+    let order: Vec<NodeId> = f
+        .h
+        .observed(f.master)
+        .filter_map(|o| match o {
+            Observation::RevisionAssigned { origin, proposal: 1, .. } if *origin != f.master => {
+                Some(*origin)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order.len(), 2);
+    let later = if order[1] == f.locals["tokyo"] { "never" } else { "weekly" };
+    let held = f.h.master(f.master).store().get(&Name::new("antivirus")).unwrap().clone();
+    let spec = &held.full.record.spec;
+    assert_eq!(spec.params["scan"], s(later), "the later arrival wins the shared field");
+    assert_eq!(spec.platforms, vec![Name::new("windows")], "london's platform list survives");
+    assert_locals_agree(&f);
+    assert_converged(&f);
+}
+
+/// Local-tier integrity: a tampered reply to a local server is refused,
+/// the server keeps its last good revision, and the refusal reaches the
+/// master in that site's statistics.
+#[test]
+fn tampered_reply_to_a_local_is_refused_and_reported_upward() {
+    let mut f = tiered(&two_sites());
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(DAY, STEPS).unwrap();
+    let london = f.locals["london"];
+    f.h.set_filter(Box::new(move |_, _, to, msg| match msg {
+        Message::Policies { req, upto, changes, stats_acked } if to == london => {
+            let forged: Vec<_> = changes
+                .policies()
+                .iter()
+                .map(|p| {
+                    let mut p = (**p).clone();
+                    p.record.spec.params.insert("scan".into(), s("never"));
+                    std::sync::Arc::new(p)
+                })
+                .collect();
+            Verdict::Replace(Message::Policies {
+                req: *req,
+                upto: *upto,
+                changes: tiersync_engine::message::Changes::Delta(forged),
+                stats_acked: *stats_acked,
+            })
+        }
+        _ => Verdict::Deliver,
+    }));
+    set_at_master(&mut f, antivirus(2), 2);
+    f.h.run_for(DAY * 2, STEPS).unwrap();
+
+    let l = f.h.local(london);
+    assert_eq!(l.store().current(), Revision(1), "last good revision kept");
+    assert_eq!(l.store().get(&Name::new("antivirus")).unwrap().revision(), Revision(1));
+    assert!(l.rejected_by_server() >= 1);
+    let integrity =
+        f.h.observed(london)
+            .filter(|o| matches!(o, Observation::Rejected { reason: Rejection::Integrity(_), .. }))
+            .count() as u64;
+    assert_eq!(integrity, l.rejected_by_server());
+    let at_master =
+        f.h.master(f.master)
+            .latest_stats()
+            .find(|s| s.site.as_str() == "london")
+            .map(|s| s.rejected_by_server);
+    assert!(at_master.is_some_and(|n| n >= 1), "the master sees it: {at_master:?}");
+    let tokyo_rev = f.h.local(f.locals["tokyo"]).store().current();
+    assert_eq!(tokyo_rev, Revision(2));
+
+    // Once the tampering stops, London catches up.
+    f.h.clear_filter();
+    f.h.run_for(DAY, STEPS).unwrap();
+    assert_converged(&f);
+}
+
+/// Historical status at a point in time answers from the uploads stored
+/// by then; before any upload it is empty.
+#[test]
+fn historical_status_at_a_point_in_time() {
+    let mut f = tiered(&two_sites());
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(DAY * 3, STEPS).unwrap();
+    let history = f.h.master(f.master).history().to_vec();
+    let london = f.locals["london"];
+    let uploads: Vec<_> = history.iter().filter(|u| u.from == london).collect();
+    assert!(uploads.len() >= 2, "a sync a night");
+
+    // Just before London's second upload: its first is the answer.
+    let at = uploads[1].received - Duration::from_secs(1);
+    let answer =
+        status(&mut f, 1, StatusKind::Historical { at: Some(at) }, Scope::Site("london".into()));
+    assert_eq!(answer.sites, uploads[0].sites);
+    let answer =
+        status(&mut f, 2, StatusKind::Historical { at: Some(uploads[1].received) }, Scope::All);
+    let got = answer.sites.iter().find(|s| s.site.as_str() == "london").unwrap();
+    assert_eq!(Some(got), uploads[1].sites.first());
+    for s in &answer.sites {
+        assert!(s.as_of <= uploads[1].received);
+    }
+
+    let before_any = history[0].received - Duration::from_secs(1);
+    let answer = status(&mut f, 3, StatusKind::Historical { at: Some(before_any) }, Scope::All);
+    assert!(answer.sites.is_empty() && answer.error.is_none());
+}
+
+/// A silent middle tier: the master answers at its deadline, marking the
+/// middle tier's site and every site known below it missing. A silent leaf
+/// below an answering middle tier: the middle tier answers at half the
+/// time left, marking the leaf.
+#[test]
+fn status_deadline_and_missing_sites_below_a_silent_middle_tier() {
+    let sites = vec![
+        SiteSpec { name: "emea", tz: "Europe/London", parent: None, clients: vec![("windows", 1)] },
+        SiteSpec {
+            name: "paris",
+            tz: "Europe/Paris",
+            parent: Some("emea"),
+            clients: vec![("windows", 2)],
+        },
+        SiteSpec { name: "tokyo", tz: "Asia/Tokyo", parent: None, clients: vec![("linux", 2)] },
+    ];
+    for silent in ["emea", "paris"] {
+        let mut f = tiered(&sites);
+        set_at_master(&mut f, antivirus(1), 1);
+        f.h.run_for(DAY * 2, STEPS).unwrap();
+        let quiet = f.locals[silent];
+        f.h.set_filter(Box::new(move |_, from, _, msg| match msg {
+            Message::StatusReply { .. } if from == quiet => Verdict::Drop,
+            _ => Verdict::Deliver,
+        }));
+        let asked = f.h.now();
+        let answer = status(&mut f, 1, StatusKind::Current, Scope::All);
+        let answered_at =
+            f.h.observations
+                .iter()
+                .find(|(_, n, o)| {
+                    *n == f.master && matches!(o, Observation::StatusAnswered { query: 1, .. })
+                })
+                .map(|(at, _, _)| *at)
+                .unwrap();
+        let names: Vec<&str> = answer.sites.iter().map(|s| s.site.as_str()).collect();
+        let missing: Vec<&str> = answer.missing.iter().map(|s| s.as_str()).collect();
+        if silent == "emea" {
+            assert_eq!(missing, ["emea", "paris"]);
+            assert_eq!(names, ["tokyo"]);
+            assert_eq!(answered_at, asked + Duration::from_secs(30), "at the master's deadline");
+        } else {
+            assert_eq!(missing, ["paris"]);
+            assert_eq!(names, ["emea", "tokyo"]);
+            // emea gave paris half of the 30 s, then answered at once.
+            let wait = answered_at.saturating_since(asked);
+            assert!(wait >= Duration::from_secs(15) && wait < Duration::from_secs(16), "{wait:?}");
+        }
+    }
+}
+
+/// Blocks 241/243: a local server asked to fetch now gets the master's
+/// change at once, long before its next window; the other site waits.
+#[test]
+fn fetch_now_gets_a_change_at_once() {
+    let mut f = Fleet::build(start(), &two_sites(), true, ServeMode::Conditional, |_| {});
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_until(t("2026-03-02T09:00:00Z"), STEPS).unwrap();
+    let rev = set_at_master(&mut f, antivirus(2), 2);
+    let since = f.h.now();
+    fetch_now(&mut f, "london");
+    f.h.run_for(Duration::from_secs(1), STEPS).unwrap();
+    assert_eq!(f.h.local(f.locals["london"]).store().current(), rev);
+    assert_eq!(f.h.local(f.locals["tokyo"]).store().current(), Revision(1));
+    assert_eq!(sent_by(&f, f.locals["london"], MessageKind::Check, since), 1);
+    assert_eq!(sent_by(&f, f.locals["london"], MessageKind::Sync, since), 0, "no upload");
+}
+
+/// The harness drops a removed node's timers: a client switched off and
+/// on again runs one schedule, not two overlapping ones.
+#[test]
+fn a_removed_node_leaves_no_timers_behind() {
+    let mut f = tiered(&two_sites());
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(HOUR * 3, STEPS).unwrap();
+    let id = f.clients["london"][0];
+    let node = f.h.remove(id).unwrap();
+    f.h.add(node);
+    let since = f.h.now();
+    f.h.run_for(HOUR * 6, STEPS).unwrap();
+    let polls: Vec<Time> =
+        f.h.delivered
+            .iter()
+            .filter(|d| d.0 >= since && d.1 == id && d.3 == MessageKind::Poll)
+            .map(|d| d.0)
+            .collect();
+    assert!(polls.len() >= 5, "{polls:?}");
+    for w in polls.windows(2) {
+        assert_eq!(w[1].saturating_since(w[0]), HOUR, "one poll an hour: {polls:?}");
     }
 }

@@ -91,6 +91,7 @@ fn local_restored_keeps_store_clients_and_pending_proposals() {
         proposals: old.proposals().map(|(p, c)| (p, c.clone())).collect(),
         stats_seq: old.stats_seq(),
         stats_acked: old.stats_acked(),
+        rejected_by_server: old.rejected_by_server(),
     };
     let restored = Local::restore(old.config().clone(), state);
     assert_eq!(restored.store().current(), old.store().current());

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use rand::{RngExt as _, SeedableRng as _};
 use rand_pcg::Pcg32;
-use tiersync_engine::message::ErrorCode;
 use tiersync_engine::{Message, MessageKind, NodeId, codec};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -213,9 +212,7 @@ where
         FrameError::Decode(e) => {
             warn!(peer = %name, error = %e, "bad frame: closing this connection");
             // Tell the peer why before closing, as the wire format says.
-            if let Ok(bytes) =
-                codec::encode(&Message::Error { req: 0, code: ErrorCode::Unexpected })
-            {
+            if let Ok(bytes) = codec::encode(&Message::Error { req: 0, code: e.code() }) {
                 let _ = frame::write_all(&mut w, &bytes, Duration::from_secs(1)).await;
             }
         }

@@ -5,6 +5,9 @@
 //! (N defaults to 10^6 and then 10^7 pending events). It reads the wall
 //! clock, so its numbers are for people and never part of a simulation result.
 
+// Measuring wall time is this benchmark's purpose.
+#![allow(clippy::disallowed_methods)]
+
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};

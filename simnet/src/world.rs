@@ -144,7 +144,16 @@ pub fn run(scenario: &Scenario, opts: &RunOptions, hooks: &mut dyn Hooks) -> Run
     let wall = std::time::Instant::now();
     let mut w = World::new(scenario, opts);
     w.run(hooks);
-    w.finish(wall.elapsed().as_secs_f64())
+    #[allow(clippy::disallowed_methods)] // The run's wall time, printed, never in results.
+    let wall_seconds = wall.elapsed().as_secs_f64();
+    w.finish(wall_seconds)
+}
+
+/// The exact frame length of an engine message. Every engine message
+/// encodes (the codec's tests cover each kind), so a failure is an engine
+/// bug, stopped loudly rather than charged as some made-up length.
+fn frame_len_of(msg: &Message) -> u64 {
+    encoded_len(msg).expect("engine messages always encode") as u64
 }
 
 /// Everything a run holds.
@@ -591,7 +600,7 @@ impl<'a> World<'a> {
     fn frame_len(&mut self, from: NodeId, msg: &Message) -> u64 {
         let client = from.0.checked_sub(self.plan.client_base);
         let (Some(c), Message::Report { report }) = (client, msg) else {
-            return encoded_len(msg) as u64;
+            return frame_len_of(msg);
         };
         let slot = &mut self.report_len[c as usize];
         if let Some((cached, len)) = slot
@@ -599,7 +608,7 @@ impl<'a> World<'a> {
         {
             return u64::from(*len);
         }
-        let len = encoded_len(msg) as u64;
+        let len = frame_len_of(msg);
         *slot = u32::try_from(len).ok().map(|l| (report.clone(), l));
         len
     }
