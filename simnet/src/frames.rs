@@ -53,8 +53,11 @@ pub struct FrameCounter {
     /// Per node: its site.
     site: Vec<usize>,
     paths: Vec<Vec<Vec<usize>>>,
-    /// Totals per (link, way, kind).
+    /// Totals per (link, way, kind): a message crossing two links counts
+    /// on each.
     pub totals: BTreeMap<(usize, Way, &'static str), FrameTotal>,
+    /// Totals per kind, each message counted once.
+    pub kinds: BTreeMap<&'static str, FrameTotal>,
 }
 
 impl FrameCounter {
@@ -77,7 +80,14 @@ impl FrameCounter {
             .iter()
             .map(|row| row.iter().map(|hops| hops.iter().map(|h| h.link).collect()).collect())
             .collect();
-        FrameCounter { client_base: plan.client_base, up_to, site, paths, totals: BTreeMap::new() }
+        FrameCounter {
+            client_base: plan.client_base,
+            up_to,
+            site,
+            paths,
+            totals: BTreeMap::new(),
+            kinds: BTreeMap::new(),
+        }
     }
 
     /// Whether a message from `from` to `to` goes up the tree.
@@ -98,6 +108,10 @@ impl FrameCounter {
 
 impl Hooks for FrameCounter {
     fn delivered(&mut self, row: &TraceRow<'_>) {
+        let k = self.kinds.entry(row.kind).or_default();
+        k.bytes += row.frame_bytes;
+        k.messages += 1;
+        k.wire_bytes += row.bytes;
         let way = self.way(row.from, row.to);
         let links: Vec<usize> = self.links(row.from, row.to).to_vec();
         for link in links {
