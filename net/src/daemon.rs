@@ -664,10 +664,24 @@ impl Driver {
             Node::Local(l) if self.own_rejected > 0 && Some(to) == self.parent => l.site().clone(),
             _ => return Cow::Borrowed(msg),
         };
+        // Into the site's entry; a server without clients has none, and a
+        // leaf server (no child servers, so every entry is its own site)
+        // then gets one.
+        let leaf = matches!(&self.node, Node::Local(l) if l.config().children.is_empty());
+        let now = self.clock.now();
         let add = |sites: &mut Vec<SiteStats>| {
-            if let Some(s) = sites.iter_mut().find(|s| s.site == site) {
-                let stats = PlatformStats { rejected_policies: self.own_rejected, ..Default::default() };
-                s.platforms.insert(Name::new(&format!("@{}", self.name)), stats);
+            let stats = PlatformStats { rejected_policies: self.own_rejected, ..Default::default() };
+            let platform = Name::new(&format!("@{}", self.name));
+            match sites.iter_mut().find(|s| s.site == site) {
+                Some(s) => {
+                    s.platforms.insert(platform, stats);
+                }
+                None if leaf => sites.push(SiteStats {
+                    site: site.clone(),
+                    as_of: now,
+                    platforms: BTreeMap::from([(platform, stats)]),
+                }),
+                None => {}
             }
         };
         match msg {
@@ -676,7 +690,7 @@ impl Driver {
                 add(&mut upload.sites);
                 Cow::Owned(Message::Sync { req: *req, have: *have, stats: Some(upload) })
             }
-            Message::StatusReply { query, sites, missing, client } => {
+            Message::StatusReply { query, sites, missing, client } if client.is_none() => {
                 let mut sites = sites.clone();
                 add(&mut sites);
                 Cow::Owned(Message::StatusReply {
