@@ -561,9 +561,11 @@ impl Driver {
     fn answered(&mut self, peer: NodeId, kind: MessageKind) {
         let key = match Exchange::answered_by(kind) {
             Some(e) => Some((peer, e)),
-            None if kind == MessageKind::Error => {
-                self.awaiting.range((peer, Exchange::Fetch)..=(peer, Exchange::Status)).next().map(|(k, _)| *k)
-            }
+            None if kind == MessageKind::Error => self
+                .awaiting
+                .range((peer, Exchange::Fetch)..=(peer, Exchange::Status))
+                .next()
+                .map(|(k, _)| *k),
             None => None,
         };
         if let Some(key) = key
@@ -670,7 +672,8 @@ impl Driver {
         let leaf = matches!(&self.node, Node::Local(l) if l.config().children.is_empty());
         let now = self.clock.now();
         let add = |sites: &mut Vec<SiteStats>| {
-            let stats = PlatformStats { rejected_policies: self.own_rejected, ..Default::default() };
+            let stats =
+                PlatformStats { rejected_policies: self.own_rejected, ..Default::default() };
             let platform = Name::new(&format!("@{}", self.name));
             match sites.iter_mut().find(|s| s.site == site) {
                 Some(s) => {

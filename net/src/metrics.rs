@@ -113,7 +113,9 @@ impl Metrics {
 
     /// Application frames, keepalives included.
     pub fn all_frames(&self) -> Vec<(String, Direction, &'static str, u64, u64)> {
-        self.with(|m| m.frames.iter().map(|((p, d, k), (b, n))| (p.clone(), *d, *k, *b, *n)).collect())
+        self.with(|m| {
+            m.frames.iter().map(|((p, d, k), (b, n))| (p.clone(), *d, *k, *b, *n)).collect()
+        })
     }
 
     /// A session with `peer` opened on connection `conn`, whose socket
@@ -282,8 +284,7 @@ impl Metrics {
             }
             let _ = writeln!(s, "# TYPE tiersync_client_policy_revision gauge");
             for (client, (_, rev)) in &m.client_polls {
-                let _ =
-                    writeln!(s, "tiersync_client_policy_revision{{client=\"{client}\"}} {rev}");
+                let _ = writeln!(s, "tiersync_client_policy_revision{{client=\"{client}\"}} {rev}");
             }
             let _ = writeln!(s, "# TYPE tiersync_policies_applied_total counter");
             let _ = writeln!(s, "tiersync_policies_applied_total {}", m.applied);
@@ -364,8 +365,12 @@ mod tests {
         let text = m.render();
         assert!(text.contains("tiersync_client_policy_revision{client=\"pc1.tokyo\"} 7\n"));
         assert!(
-            text.contains("tiersync_client_last_poll_timestamp_seconds{client=\"pc1.tokyo\"} 2.000")
+            text.contains(
+                "tiersync_client_last_poll_timestamp_seconds{client=\"pc1.tokyo\"} 2.000"
+            )
         );
-        assert!(text.contains("tiersync_socket_bytes_total{peer=\"pc1.tokyo\",direction=\"out\"} 100"));
+        assert!(
+            text.contains("tiersync_socket_bytes_total{peer=\"pc1.tokyo\",direction=\"out\"} 100")
+        );
     }
 }

@@ -200,7 +200,10 @@ impl TempDir {
                 Ok(()) => return Ok(TempDir(dir)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(source) => {
-                    return Err(ReplayError::Io { what: format!("create {}", dir.display()), source });
+                    return Err(ReplayError::Io {
+                        what: format!("create {}", dir.display()),
+                        source,
+                    });
                 }
             }
         }
@@ -371,7 +374,10 @@ async fn run_async(spec: ReplaySpec) -> Result<ReplayOutcome, ReplayError> {
         let parent = match &n.parent {
             Some(p) => {
                 let addr = addrs.get(p).ok_or_else(|| {
-                    ReplayError::Invalid(format!("`{}` has a parent that is no server: `{p}`", n.name))
+                    ReplayError::Invalid(format!(
+                        "`{}` has a parent that is no server: `{p}`",
+                        n.name
+                    ))
                 })?;
                 let link = ParentLink { addr: addr.to_string(), name: p.clone(), id: ids[p] };
                 Some((link, pki::client_config(&files)?))

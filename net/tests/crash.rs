@@ -28,7 +28,10 @@ const TEST_BOUND: Duration = Duration::from_secs(150);
 
 /// Changes `antivirus` at `node` every 150 ms while `on` holds, and
 /// returns the revisions the master acknowledged (assigned and answered).
-async fn keep_changing(master: &tiersync_net::config::OperatorConfigFile, on: &AtomicBool) -> Vec<u64> {
+async fn keep_changing(
+    master: &tiersync_net::config::OperatorConfigFile,
+    on: &AtomicBool,
+) -> Vec<u64> {
     let mut acked = Vec::new();
     let mut n = 0u64;
     while on.load(Ordering::SeqCst) {
@@ -381,10 +384,8 @@ async fn kill_9_of_a_client_applies_nothing_twice() {
 
                 // What the server holds of the client's last acknowledged
                 // report, against what the client's store holds.
-                let one = OpRequest::Status {
-                    current: true,
-                    scope: OpScope::Client("pc1.tokyo".into()),
-                };
+                let one =
+                    OpRequest::Status { current: true, scope: OpScope::Client("pc1.tokyo".into()) };
                 let reported = match master.op(one).await {
                     OpResponse::Status(v) => v
                         .client
@@ -392,8 +393,9 @@ async fn kill_9_of_a_client_applies_nothing_twice() {
                         .unwrap_or(0),
                     _ => 0,
                 };
-                let store = Store::open(&net.dir().join("data/pc1.tokyo"), Role::Client, "pc1.tokyo")
-                    .expect("the store opens after a kill -9");
+                let store =
+                    Store::open(&net.dir().join("data/pc1.tokyo"), Role::Client, "pc1.tokyo")
+                        .expect("the store opens after a kill -9");
                 let state = store.client_load().unwrap();
                 let held = state.applied.iter().find(|e| e.id.as_str() == "antivirus");
                 let held = held.map_or(0, |e| e.revision.0);

@@ -309,8 +309,7 @@ async fn policy_set_platform_and_show_revision() {
         assert_eq!(first.summary.revision, 1);
         assert_eq!(first.platform_params, "{}");
         assert_eq!(first.history.len(), 3, "the history lists every revision");
-        let OpResponse::Policy(second) = send("x show antivirus --revision 2".into()).await
-        else {
+        let OpResponse::Policy(second) = send("x show antivirus --revision 2".into()).await else {
             panic!("show --revision 2")
         };
         assert_eq!(second.platform_params, r#"{"linux":{"heuristics":false}}"#);
@@ -355,8 +354,9 @@ async fn sigterm_exits_0_with_a_store_that_reopens() {
         let text = std::fs::read_to_string(&log).unwrap();
         assert!(text.contains("stopping: no exchange in flight"), "{text}");
 
-        let store = tiersync_net::store::Store::open(&net.dir().join("data/tokyo"), Role::Local, "tokyo")
-            .expect("the store reopens");
+        let store =
+            tiersync_net::store::Store::open(&net.dir().join("data/tokyo"), Role::Local, "tokyo")
+                .expect("the store reopens");
         let (state, names) = store.local_load().expect("and reads");
         assert_eq!(state.upto.0, 1);
         assert_eq!(state.clients.len(), 1);

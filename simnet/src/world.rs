@@ -138,7 +138,6 @@ impl NodeState {
 /// enough that the lines are still cached when the event runs.
 const PREFETCH_AHEAD: usize = 4;
 
-
 /// Runs `scenario` and returns its summary and detail.
 pub fn run(scenario: &Scenario, opts: &RunOptions, hooks: &mut dyn Hooks) -> RunOutput {
     #[allow(clippy::disallowed_methods)] // Timing the run is the one wall-clock reading.

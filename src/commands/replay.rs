@@ -359,6 +359,18 @@ fn up_to_date(out: &ReplayOutcome, spec_clients: &[(String, String)]) -> u64 {
         .count() as u64
 }
 
+/// What the comparison needs to know of the replay's nodes and actions.
+struct Meta {
+    /// Node id per certificate name.
+    ids: BTreeMap<String, NodeId>,
+    /// Clients: name and platform.
+    clients: Vec<(String, String)>,
+    /// Per action, the index of the status query it is, if it is one.
+    tags: Vec<Option<usize>>,
+    /// Engine seconds per real second.
+    speedup: u32,
+}
+
 /// Sets the two runs side by side.
 fn compare(
     sc: &Scenario,
@@ -366,11 +378,10 @@ fn compare(
     sim: &RunSummary,
     counter: &FrameCounter,
     out: &ReplayOutcome,
-    ids: &BTreeMap<String, NodeId>,
-    clients: &[(String, String)],
-    tags: &[Option<usize>],
-    speedup: u32,
+    meta: &Meta,
 ) -> ReplayReport {
+    let Meta { ids, clients, tags, speedup } = meta;
+    let speedup = *speedup;
     let link_name = |l: usize| {
         let lp = &plan.links[l];
         format!("{} {}", if lp.wan { "WAN" } else { "LAN" }, sc.sites[lp.site].name)
@@ -557,7 +568,17 @@ fn human(r: &ReplayReport) -> String {
         })
         .collect();
     s += &table(
-        &["LINK", "WAY", "SIM_APP", "REAL_APP", "DIFF", "SIM_MSGS", "REAL_MSGS", "SIM_WIRE", "REAL_TLS"],
+        &[
+            "LINK",
+            "WAY",
+            "SIM_APP",
+            "REAL_APP",
+            "DIFF",
+            "SIM_MSGS",
+            "REAL_MSGS",
+            "SIM_WIRE",
+            "REAL_TLS",
+        ],
         &rows,
     );
     s += "\nApplication bytes per message kind\n";
@@ -654,13 +675,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let out = replay::run(spec)?;
 
-    let report =
-        compare(&sc, &plan, &sim, &counter, &out, &ids, &clients, &tags, args.speedup);
-    let text = if args.json {
-        serde_json::to_string_pretty(&report)? + "\n"
-    } else {
-        human(&report)
-    };
+    let meta = Meta { ids, clients, tags, speedup: args.speedup };
+    let report = compare(&sc, &plan, &sim, &counter, &out, &meta);
+    let text =
+        if args.json { serde_json::to_string_pretty(&report)? + "\n" } else { human(&report) };
     write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }
