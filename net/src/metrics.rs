@@ -139,7 +139,9 @@ impl Metrics {
     }
 
     /// Socket bytes per peer: (peer, written, read), open sessions
-    /// included. The TLS handshake of a session counts towards its peer.
+    /// included. The TLS handshake of a session counts towards its peer;
+    /// the bytes of a handshake that fails or of a refused peer are not
+    /// counted anywhere, since there is no peer to count them for.
     pub fn sockets(&self) -> Vec<(String, u64, u64)> {
         self.with(|m| {
             let mut t = m.sockets_closed.clone();
