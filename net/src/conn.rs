@@ -21,7 +21,7 @@ use tiersync_engine::message::ErrorCode;
 use tiersync_engine::{Message, MessageKind, NodeId, codec};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{debug, info, warn};
@@ -150,6 +150,9 @@ pub enum Event {
         tx: mpsc::Sender<Outgoing>,
         /// Bytes in that queue, not yet written.
         queued: Arc<AtomicUsize>,
+        /// Ends the session at once, even in the middle of a blocked write
+        /// (a peer that stopped reading).
+        close: Arc<Notify>,
     },
     /// A peer's session ended.
     Disconnected {
@@ -270,8 +273,15 @@ pub async fn run_session<S>(
     let conn = ctx.conn_id();
     let (tx, mut rx) = mpsc::channel::<Outgoing>(ctx.transport.send_queue_frames.max(1));
     let queued = Arc::new(AtomicUsize::new(0));
-    let connected =
-        Event::Connected { peer, name: name.clone(), conn, tx, queued: Arc::clone(&queued) };
+    let close = Arc::new(Notify::new());
+    let connected = Event::Connected {
+        peer,
+        name: name.clone(),
+        conn,
+        tx,
+        queued: Arc::clone(&queued),
+        close: Arc::clone(&close),
+    };
     if ctx.events.send(connected).await.is_err() {
         return;
     }
@@ -326,6 +336,7 @@ pub async fn run_session<S>(
     let reason = tokio::select! {
         e = reader => e,
         e = writer => e,
+        () = close.notified() => FrameError::Closed,
     };
     match &reason {
         FrameError::Closed => debug!(peer = %name, "session closed"),
@@ -582,6 +593,22 @@ mod tests {
         assert!(d[5] <= Duration::from_secs(8));
         b.reset();
         assert!(b.next_delay() <= Duration::from_secs(1));
+    }
+
+    #[test]
+    fn ids_assigned_by_name_override_the_derived_ones() {
+        let ids = BTreeMap::from([("c7.tokyo".to_string(), NodeId(9))]);
+        let access =
+            Access { client_sites: vec!["tokyo".into()], ids: Arc::new(ids), ..Access::default() };
+        let mut peer = PeerIdentity {
+            name: "c7.tokyo".into(),
+            role: Role::Client,
+            site: Some("tokyo".into()),
+        };
+        assert_eq!(access.admit(&peer), Ok(Admitted::Node(NodeId(9))));
+        peer.name = "c8.tokyo".into();
+        let derived = crate::ids::node_id("c8.tokyo");
+        assert_eq!(access.admit(&peer), Ok(Admitted::Node(derived)));
     }
 
     #[test]

@@ -312,6 +312,8 @@ struct Link {
     tx: mpsc::Sender<Outgoing>,
     /// Bytes queued on `tx`, not yet written.
     queued: Arc<AtomicUsize>,
+    /// Ends the session.
+    close: Arc<tokio::sync::Notify>,
 }
 
 /// An exchange this node started and whose answer it waits for; a
@@ -505,9 +507,9 @@ impl Driver {
 
     fn on_event(&mut self, ev: Event, stopping: bool) -> Result<(), DaemonError> {
         match ev {
-            Event::Connected { peer, name, conn, tx, queued } => {
+            Event::Connected { peer, name, conn, tx, queued, close } => {
                 self.names.insert(peer, name);
-                self.peers.insert(peer, Link { conn, tx, queued });
+                self.peers.insert(peer, Link { conn, tx, queued, close });
                 self.count_children();
                 if Some(peer) == self.parent {
                     self.on_parent_up(peer)?;
@@ -761,6 +763,7 @@ impl Driver {
             Err(None | Some(mpsc::error::TrySendError::Full(_))) => {
                 let peer = self.peer_name(to);
                 warn!(%peer, queued, "send queue full: peer reads too slowly; closing");
+                link.close.notify_one();
                 self.peers.remove(&to);
                 self.awaiting.retain(|(p, _), _| *p != to);
                 self.count_children();

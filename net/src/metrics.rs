@@ -7,7 +7,8 @@
 //! - `tiersync_socket_bytes_total{peer, direction}`: bytes that crossed the
 //!   TCP sockets to and from each peer: TLS records, handshakes and alerts
 //!   (TCP/IP headers are the kernel's and not counted);
-//! - `tiersync_sessions_total{peer}`: sessions opened with each peer;
+//! - `tiersync_sessions_total{peer}`: sessions opened with each peer, and
+//!   `tiersync_open_sessions`: sessions open now;
 //! - `tiersync_connected_children`: child servers and clients connected;
 //! - `tiersync_sync_duration_seconds` (a histogram: `_bucket{le}`, `_sum`,
 //!   `_count`): this local server's synchronisations with its parent, from
@@ -154,6 +155,11 @@ impl Metrics {
         })
     }
 
+    /// Sessions open now, with any peer.
+    pub fn open_sessions(&self) -> usize {
+        self.with(|m| m.sockets_open.len())
+    }
+
     /// Sessions opened with `peer` since the process started.
     pub fn sessions(&self, peer: &str) -> u64 {
         self.with(|m| m.sessions.get(peer).copied().unwrap_or(0))
@@ -254,6 +260,8 @@ impl Metrics {
             for (peer, n) in &m.sessions {
                 let _ = writeln!(s, "tiersync_sessions_total{{peer=\"{peer}\"}} {n}");
             }
+            let _ = writeln!(s, "# TYPE tiersync_open_sessions gauge");
+            let _ = writeln!(s, "tiersync_open_sessions {}", m.sockets_open.len());
             let _ = writeln!(s, "# TYPE tiersync_connected_children gauge");
             let _ = writeln!(s, "tiersync_connected_children {}", m.connected_children);
             let _ = writeln!(s, "# TYPE tiersync_sync_duration_seconds histogram");

@@ -364,3 +364,101 @@ async fn sigterm_exits_0_with_a_store_that_reopens() {
     })
     .await;
 }
+
+/// A client that keeps asking but never reads is cut off once what is
+/// queued for it passes `send_queue_bytes`, at once rather than when its
+/// blocked write times out; the server's other client is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_does_not_read_is_cut_off_at_its_queue_bound() {
+    use tokio::io::AsyncWriteExt as _;
+
+    bounded(async {
+        let net = Net::new();
+        let master = net.start_master(&["tokyo"]).await;
+        // A write may block for 30 s and more (the handshake timeout is the
+        // grace of every write), and a silent peer is dead after 30 s; the
+        // queue bound must act well before either.
+        let path = net.local_config_with(
+            "tokyo",
+            any_port(),
+            master.addr(),
+            &[
+                ("send_queue_bytes", "\"2MiB\""),
+                ("handshake_timeout", "\"30s\""),
+                ("dead_after", "\"30s\""),
+                ("keepalive", "\"10s\""),
+            ],
+        );
+        let tokyo = net.start_local_from(&path).await;
+        let pc = net.start_client("pc1.tokyo", "tokyo", "windows", tokyo.addr()).await;
+        let mut big = policy("antivirus", &["windows"], &[]);
+        big.content = Some(tiersync_engine::Blob::from_bytes(vec![7; 32 << 10]));
+        set(&master, big).await;
+        eventually("revision 1 applied", || async { pc.revision("antivirus").await == Some(1) })
+            .await;
+
+        // A genuine Tokyo client that polls from revision 0 over and over,
+        // each answer 32 KiB, and reads nothing: the socket buffers fill
+        // (some megabytes), the server's write blocks, and the queue
+        // behind it grows to the bound.
+        net.issue(Role::Client, "pc2.tokyo", Some("tokyo"));
+        let files = tiersync_net::config::TlsFiles {
+            ca: net.pki().join("ca.pem"),
+            cert: net.pki().join("pc2.tokyo.pem"),
+            key: net.pki().join("pc2.tokyo.key"),
+        };
+        let tls =
+            tokio_rustls::TlsConnector::from(tiersync_net::pki::client_config(&files).unwrap());
+        // A small receive buffer, so that the server's writes block after
+        // a few megabytes rather than the tens a loopback socket grows to.
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.set_recv_buffer_size(8 << 10).unwrap();
+        let tcp = sock.connect(tokyo.addr()).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("tokyo").unwrap();
+        let mut s = tls.connect(name, tcp).await.unwrap();
+        let poll = tiersync_engine::codec::encode(&tiersync_engine::Message::Poll {
+            have: tiersync_engine::Revision(0),
+            site: tiersync_engine::Name::new("tokyo"),
+            platform: tiersync_engine::Name::new("windows"),
+        })
+        .unwrap();
+        eventually("three sessions open", || async { tokyo.metrics.open_sessions() == 3 }).await;
+        let started = tokio::time::Instant::now();
+        // Paced, so that the writer keeps up until the buffers are full and
+        // only then the queue grows.
+        for _ in 0..3000 {
+            if s.write_all(&poll).await.is_err() || s.flush().await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            if tokyo.metrics.open_sessions() < 3 {
+                break;
+            }
+        }
+
+        // The server ends the session while the peer still reads nothing
+        // and its write is blocked: three sessions (the master's, pc1's,
+        // pc2's) become two within seconds, not after the write's 30 s.
+        let mut open = tokyo.metrics.open_sessions();
+        for _ in 0..80 {
+            if open == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            open = tokyo.metrics.open_sessions();
+        }
+        let took = started.elapsed();
+        assert_eq!(
+            open, 2,
+            "the session of a peer that does not read is still open after {took:?}"
+        );
+        drop(s);
+
+        // The other client still gets policies.
+        set(&master, policy("antivirus", &["windows"], &[])).await;
+        eventually("revision 2 applied", || async { pc.revision("antivirus").await == Some(2) })
+            .await;
+        assert_eq!(tokyo.metrics.sessions("pc1.tokyo"), 1);
+    })
+    .await;
+}
