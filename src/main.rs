@@ -49,6 +49,12 @@ enum Command {
         tiersync sweep scenarios/figure-1.toml --set client.poll=15m,1h --collect")]
     Sweep(commands::sweep::SweepArgs),
 
+    /// Replay a scenario's nodes over real loopback TLS with compressed
+    /// time, and set the bytes they wrote beside the simulator's.
+    #[command(after_help = "Examples:\n  tiersync replay scenarios/replay-small.toml\n  \
+        tiersync replay scenarios/replay-small.toml --speedup 7200 --json")]
+    Replay(commands::replay::ReplayArgs),
+
     // Real deployment over TCP (tiersync-net).
     /// Run the master policy server.
     #[command(
@@ -92,6 +98,7 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(args),
         Command::Compare(args) => commands::compare::run(args),
         Command::Sweep(args) => commands::sweep::run(args),
+        Command::Replay(args) => commands::replay::run(args),
         Command::Master(a) => net::master(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into),
         Command::Local(a) => net::local(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into),
         Command::Client(a) => net::client(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into),

@@ -77,7 +77,7 @@ fn check_fails_on_a_missing_file() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    for cmd in ["run", "check", "compare", "sweep"] {
+    for cmd in ["run", "check", "compare", "sweep", "replay"] {
         let out = tiersync(&[cmd, "--help"]);
         assert!(out.status.success(), "{cmd} --help");
         let text = String::from_utf8_lossy(&out.stdout);

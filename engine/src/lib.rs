@@ -58,6 +58,8 @@
 //!   window, the effects of a call.
 //! - [`master`], [`local`], [`client`], [`node`]: the nodes.
 //! - [`testkit`]: a small deterministic harness for tests.
+//! - [`units`]: durations, sizes, rates and windows as people write them,
+//!   parsed once for scenario files and daemon configuration files alike.
 
 pub mod blob;
 pub mod client;
@@ -77,6 +79,7 @@ pub mod stats;
 pub mod store;
 pub mod testkit;
 pub mod time;
+pub mod units;
 pub mod value;
 
 pub use blob::Blob;

@@ -273,9 +273,9 @@ fn operator_call(op: &OperatorArgs, req: OpRequest) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `tiersync policy set|list|show`.
-pub fn policy(args: &PolicyArgs) -> Result<(), CliError> {
-    let req = match &args.command {
+/// The operator request a `tiersync policy …` command sends.
+pub fn policy_request(command: &PolicyCommand) -> Result<OpRequest, CliError> {
+    Ok(match command {
         PolicyCommand::Set { id, file, platform } => OpRequest::SetPolicy {
             change: operator::read_policy_file(id, Path::new(file))?,
             platform: platform.clone(),
@@ -284,8 +284,12 @@ pub fn policy(args: &PolicyArgs) -> Result<(), CliError> {
         PolicyCommand::Show { id, revision } => {
             OpRequest::ShowPolicy { id: id.clone(), revision: *revision }
         }
-    };
-    operator_call(&args.op, req)
+    })
+}
+
+/// `tiersync policy set|list|show`.
+pub fn policy(args: &PolicyArgs) -> Result<(), CliError> {
+    operator_call(&args.op, policy_request(&args.command)?)
 }
 
 /// `tiersync status [--current] [--site S | --client HOST]`.

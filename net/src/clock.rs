@@ -43,6 +43,13 @@ impl Clock {
         Clock { origin: origin.unwrap_or(wall), started, speedup: speedup.max(1) }
     }
 
+    /// Time frozen at `origin` until the monotonic instant `starts`, then
+    /// running `speedup` times faster than real time: a replay starts its
+    /// nodes and lets them connect before the scenario's first instant.
+    pub fn starting_at(origin: Time, speedup: u32, starts: Instant) -> Clock {
+        Clock { origin, started: starts, speedup: speedup.max(1) }
+    }
+
     /// The engine's `now`.
     pub fn now(&self) -> Time {
         let (_, instant) = read_os_clocks();
@@ -69,6 +76,11 @@ impl Clock {
         self.started + real.min(self.real_since_start() + Duration::from_secs(86_400))
     }
 
+    /// The engine time the clock started from.
+    pub fn origin(&self) -> Time {
+        self.origin
+    }
+
     fn real_since_start(&self) -> Duration {
         let (_, now) = read_os_clocks();
         now.saturating_duration_since(self.started)
@@ -83,4 +95,21 @@ impl Clock {
 /// The monotonic clock, for deadlines of the transport (real time).
 pub fn monotonic() -> Instant {
     read_os_clocks().1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clock_starting_later_stays_at_its_origin_until_then() {
+        let origin = Time(1_000_000_000_000);
+        let later = monotonic() + Duration::from_secs(3600);
+        let c = Clock::starting_at(origin, 3600, later);
+        assert_eq!(c.now(), origin);
+        // One engine hour after the origin is one real second after the start.
+        let hour = origin + Duration::from_secs(3600);
+        assert_eq!(c.instant_at(hour), later + Duration::from_secs(1));
+        assert_eq!(c.real(Duration::from_secs(7200)), Duration::from_secs(2));
+    }
 }

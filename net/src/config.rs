@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 use tiersync_engine::schedule::DailyWindow;
+use tiersync_engine::units::{ByteSize, Span, TimeOfDayWindow};
 
 use crate::ids::{Role, valid_name};
 
@@ -70,7 +71,8 @@ pub struct Transport {
     /// Close a connection that has sent nothing for this long.
     #[serde(deserialize_with = "de_duration")]
     pub dead_after: Duration,
-    /// Largest frame accepted, in bytes.
+    /// Largest frame accepted, in bytes (`134217728` or `"128MiB"`).
+    #[serde(deserialize_with = "de_bytes")]
     pub max_frame_bytes: usize,
     /// A peer must send a frame's body at least this fast, in bytes per
     /// second, after a grace of `handshake_timeout`.
@@ -80,14 +82,20 @@ pub struct Transport {
     pub handshake_timeout: Duration,
     /// Frames queued for one peer before it counts as too slow to keep.
     pub send_queue_frames: usize,
+    /// Bytes queued for one peer before it counts as too slow to keep
+    /// (`"256MiB"` or a number). A frame is always accepted into an empty
+    /// queue, so one frame up to `max_frame_bytes` always fits.
+    #[serde(deserialize_with = "de_bytes")]
+    pub send_queue_bytes: usize,
     /// First reconnection delay; doubles after each failure.
     #[serde(deserialize_with = "de_duration")]
     pub backoff_min: Duration,
     /// Longest reconnection delay.
     #[serde(deserialize_with = "de_duration")]
     pub backoff_max: Duration,
-    /// How long a stopping daemon keeps reading replies to requests in
-    /// flight before it closes its connections.
+    /// Longest a stopping daemon waits for the exchanges it started (a
+    /// poll, a report, a synchronisation, a status query) to be answered
+    /// before it closes its connections; it stops as soon as none is left.
     #[serde(deserialize_with = "de_duration")]
     pub shutdown_grace: Duration,
 }
@@ -109,9 +117,15 @@ impl Default for Transport {
             min_send_rate_bps: 16 << 10,
             handshake_timeout: Duration::from_secs(10),
             send_queue_frames: 1024,
+            // Two of the largest frames: a peer may be one full frame
+            // behind while the next one waits, no more.
+            send_queue_bytes: 256 << 20,
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
-            shutdown_grace: Duration::from_secs(2),
+            // A bound, not a wait: a daemon with nothing in flight stops at
+            // once. Ten seconds lets a synchronisation over a slow link
+            // finish; a stuck peer cannot hold a stop longer than that.
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -272,37 +286,24 @@ fn one_hour() -> Duration {
     Duration::from_secs(3600)
 }
 
-/// Parses a span such as `500ms`, `90s`, `30m`, `6h` or `7d`.
+/// Parses a span such as `500ms`, `90s`, `1h30m`, `2.5h` or `7d`: the
+/// units of scenario files, through the same parser
+/// ([`tiersync_engine::units::Span`]).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a span like `30m` or `6h`"))?;
-    let secs = match unit.trim() {
-        "ms" => return Ok(Duration::from_millis(n)),
-        "s" => 1,
-        "m" | "min" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        other => return Err(format!("unknown unit `{other}` in `{s}`: use ms, s, m, h or d")),
-    };
-    n.checked_mul(secs).map(Duration::from_secs).ok_or_else(|| format!("`{s}` is too long"))
+    s.parse::<Span>().map(Duration::from).map_err(|e| e.to_string())
 }
 
-/// Parses a daily window `HH:MM-HH:MM`.
+/// Parses a daily window `HH:MM-HH:MM` (an end before the start wraps past
+/// midnight, `24:00` may end it), through the parser of scenario files
+/// ([`tiersync_engine::units::TimeOfDayWindow`]).
 pub fn parse_window(s: &str) -> Result<DailyWindow, String> {
-    let minutes = |t: &str| -> Option<u16> {
-        let (h, m) = t.trim().split_once(':')?;
-        let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
-        (h < 24 && m < 60).then_some(h * 60 + m)
-    };
-    let bad = || format!("`{s}` is not a window like `02:00-04:00`");
-    let (a, b) = s.split_once('-').ok_or_else(bad)?;
-    let (start_min, end_min) = (minutes(a).ok_or_else(bad)?, minutes(b).ok_or_else(bad)?);
-    if start_min == end_min {
-        return Err(format!("`{s}` is an empty window"));
-    }
-    Ok(DailyWindow { start_min, end_min })
+    let w = s.parse::<TimeOfDayWindow>().map_err(|e| e.to_string())?;
+    Ok(DailyWindow { start_min: w.start_minute(), end_min: w.end_minute() })
+}
+
+fn de_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let size = ByteSize::deserialize(d)?;
+    usize::try_from(size.bytes()).map_err(|_| serde::de::Error::custom("too large"))
 }
 
 fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -454,7 +455,9 @@ site = "london"
 # [transport]
 # keepalive = "15s"            # send a keepalive after this much silence
 # dead_after = "45s"           # close a peer silent for this long
-# max_frame_bytes = 134217728  # largest frame accepted (128 MiB)
+# max_frame_bytes = "128MiB"   # largest frame accepted
+# send_queue_bytes = "256MiB"  # bytes queued for one peer before it is cut off
+# shutdown_grace = "10s"       # longest wait for in-flight exchanges on SIGTERM
 # min_send_rate_bps = 16384    # slower senders are cut off
 # backoff_min = "1s"           # reconnection delay, doubled per failure...
 # backoff_max = "60s"          # ...up to this, with random jitter
@@ -524,9 +527,30 @@ mod tests {
     fn spans_and_windows_parse_like_scenario_files() {
         assert_eq!(parse_duration("6h"), Ok(Duration::from_secs(6 * 3600)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("6 parsecs").is_err());
+        // Compound and decimal spans, as scenario files write them.
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2.5h"), Ok(Duration::from_secs(9000)));
+        let err = parse_duration("6 parsecs").unwrap_err();
+        assert!(err.contains("unknown unit `parsecs`"), "{err}");
+        assert!(parse_duration("30").unwrap_err().contains("missing unit"));
         assert_eq!(parse_window("23:00-01:00"), Ok(DailyWindow { start_min: 1380, end_min: 60 }));
+        assert_eq!(parse_window("22:00-24:00"), Ok(DailyWindow { start_min: 1320, end_min: 1440 }));
         assert!(parse_window("25:00-01:00").is_err());
+    }
+
+    #[test]
+    fn config_files_take_scenario_units() {
+        let t: Transport = toml::from_str(
+            "keepalive = \"1m30s\"\ndead_after = \"2.5m\"\nmax_frame_bytes = \"64MiB\"\n\
+             send_queue_bytes = 1048576\n",
+        )
+        .unwrap();
+        assert_eq!(t.keepalive, Duration::from_secs(90));
+        assert_eq!(t.dead_after, Duration::from_secs(150));
+        assert_eq!(t.max_frame_bytes, 64 << 20);
+        assert_eq!(t.send_queue_bytes, 1 << 20);
+        let bad = toml::from_str::<Transport>("keepalive = \"15\"\n").unwrap_err();
+        assert!(bad.to_string().contains("missing unit"), "{bad}");
     }
 
     #[test]

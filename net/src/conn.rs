@@ -8,15 +8,19 @@
 //! driver dropped the queue), the other is dropped with it and the
 //! connection closes; other connections are unaffected.
 
+use std::collections::BTreeMap;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rand::{RngExt as _, SeedableRng as _};
 use rand_pcg::Pcg32;
 use tiersync_engine::{Message, MessageKind, NodeId, codec};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{debug, info, warn};
@@ -30,16 +34,98 @@ use crate::pki;
 
 /// Most connections a server holds at once; past it new ones wait in the
 /// kernel's backlog. Each costs at most `send_queue_frames` queued frames
-/// and one frame being read.
+/// of at most `send_queue_bytes` together, and one frame being read.
 pub const MAX_CONNECTIONS: usize = 16_384;
 
 /// A frame queued for a peer.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Outgoing {
-    /// The encoded frame.
-    pub bytes: Vec<u8>,
+    /// The encoded frame, shared by every peer the same message goes to.
+    pub bytes: Arc<[u8]>,
     /// Its message kind, for counting.
     pub kind: MessageKind,
+}
+
+/// Bytes read from and written to one TCP socket: everything the TLS layer
+/// exchanged (handshake, records, alerts), TCP/IP headers excluded since
+/// the kernel adds them.
+#[derive(Debug, Default)]
+pub struct SocketBytes {
+    /// Bytes read from the socket.
+    pub read: AtomicU64,
+    /// Bytes written to the socket.
+    pub written: AtomicU64,
+}
+
+/// A byte stream that counts what crosses it into a [`SocketBytes`].
+#[derive(Debug)]
+pub struct Counted<S> {
+    inner: S,
+    bytes: Arc<SocketBytes>,
+}
+
+impl<S> Counted<S> {
+    /// Counts `inner`'s bytes into `bytes`.
+    pub fn new(inner: S, bytes: Arc<SocketBytes>) -> Counted<S> {
+        Counted { inner, bytes }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &r {
+            let n = buf.filled().len().saturating_sub(before) as u64;
+            this.bytes.read.fetch_add(n, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &r {
+            this.bytes.written.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = &r {
+            this.bytes.written.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 /// What connections tell the driver.
@@ -55,6 +141,11 @@ pub enum Event {
         conn: u64,
         /// The peer's send queue.
         tx: mpsc::Sender<Outgoing>,
+        /// Bytes in that queue, not yet written.
+        queued: Arc<AtomicUsize>,
+        /// Ends the session at once, even in the middle of a blocked write
+        /// (a peer that stopped reading).
+        close: Arc<Notify>,
     },
     /// A peer's session ended.
     Disconnected {
@@ -80,12 +171,16 @@ pub enum Event {
 }
 
 /// Who may connect to a server, from their certificates.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Access {
     /// Child servers by certificate name.
     pub children: Vec<String>,
     /// Sites whose clients this server serves.
     pub client_sites: Vec<String>,
+    /// Node ids assigned to names; a name not listed has the id
+    /// [`crate::ids::node_id`] derives from it. `tiersync replay` lists
+    /// every node so that ids are the simulator's.
+    pub ids: Arc<BTreeMap<String, NodeId>>,
 }
 
 /// What an accepted certificate is allowed to do here.
@@ -98,15 +193,22 @@ pub enum Admitted {
 }
 
 impl Access {
+    /// The node id of the peer named `name`.
+    pub fn id_of(&self, name: &str) -> NodeId {
+        self.ids.get(name).copied().unwrap_or_else(|| crate::ids::node_id(name))
+    }
+
     /// Admits or refuses a peer whose certificate already chains to the CA.
     pub fn admit(&self, peer: &PeerIdentity) -> Result<Admitted, String> {
         match peer.role {
             Role::Operator => Ok(Admitted::Operator),
-            Role::Local if self.children.contains(&peer.name) => Ok(Admitted::Node(peer.node_id())),
+            Role::Local if self.children.contains(&peer.name) => {
+                Ok(Admitted::Node(self.id_of(&peer.name)))
+            }
             Role::Local => Err(format!("local server `{}` is not a configured child", peer.name)),
             Role::Client => match &peer.site {
                 Some(site) if self.client_sites.contains(site) => {
-                    Ok(Admitted::Node(peer.node_id()))
+                    Ok(Admitted::Node(self.id_of(&peer.name)))
                 }
                 Some(site) => Err(format!(
                     "client `{}` is of site `{site}`, not served here ({})",
@@ -150,20 +252,35 @@ impl ConnCtx {
     }
 }
 
-/// Runs one engine session with `peer` until it ends.
-pub async fn run_session<S>(stream: S, peer: NodeId, name: String, ctx: ConnCtx)
-where
+/// Runs one engine session with `peer` until it ends. `socket` counts the
+/// bytes of the TCP connection underneath, for the counters.
+pub async fn run_session<S>(
+    stream: S,
+    peer: NodeId,
+    name: String,
+    ctx: ConnCtx,
+    socket: Arc<SocketBytes>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let conn = ctx.conn_id();
     let (tx, mut rx) = mpsc::channel::<Outgoing>(ctx.transport.send_queue_frames.max(1));
-    let connected = Event::Connected { peer, name: name.clone(), conn, tx };
+    let queued = Arc::new(AtomicUsize::new(0));
+    let close = Arc::new(Notify::new());
+    let connected = Event::Connected {
+        peer,
+        name: name.clone(),
+        conn,
+        tx,
+        queued: Arc::clone(&queued),
+        close: Arc::clone(&close),
+    };
     if ctx.events.send(connected).await.is_err() {
         return;
     }
+    ctx.metrics.socket_open(conn, &name, socket);
     let (mut r, mut w) = tokio::io::split(stream);
     let limits = ctx.limits();
-    let write_allowance = ctx.transport.dead_after;
 
     // The reader hands every message to the driver, in order.
     let reader = async {
@@ -183,18 +300,24 @@ where
     };
 
     // The writer drains the queue, and fills silences with keepalives.
+    // Each write may take the time its size needs at the slowest rate a
+    // peer may read, like a frame being read.
     let writer = async {
         loop {
             match tokio::time::timeout(ctx.transport.keepalive, rx.recv()).await {
                 Ok(Some(o)) => {
-                    if let Err(e) = frame::write_all(&mut w, &o.bytes, write_allowance).await {
+                    let allowed = frame::allowance(&limits, o.bytes.len());
+                    let written = frame::write_all(&mut w, &o.bytes, allowed).await;
+                    queued.fetch_sub(o.bytes.len(), Ordering::Relaxed);
+                    if let Err(e) = written {
                         return e;
                     }
                     ctx.metrics.frame(&name, Direction::Out, o.kind.as_str(), o.bytes.len());
                 }
                 Ok(None) => return FrameError::Closed,
                 Err(_) => {
-                    if let Err(e) = frame::write_all(&mut w, &KEEPALIVE, write_allowance).await {
+                    let allowed = frame::allowance(&limits, KEEPALIVE.len());
+                    if let Err(e) = frame::write_all(&mut w, &KEEPALIVE, allowed).await {
                         return e;
                     }
                     ctx.metrics.frame(&name, Direction::Out, "keepalive", KEEPALIVE.len());
@@ -206,6 +329,7 @@ where
     let reason = tokio::select! {
         e = reader => e,
         e = writer => e,
+        () = close.notified() => FrameError::Closed,
     };
     match &reason {
         FrameError::Closed => debug!(peer = %name, "session closed"),
@@ -213,12 +337,28 @@ where
             warn!(peer = %name, error = %e, "bad frame: closing this connection");
             // Tell the peer why before closing, as the wire format says.
             if let Ok(bytes) = codec::encode(&Message::Error { req: 0, code: e.code() }) {
-                let _ = frame::write_all(&mut w, &bytes, Duration::from_secs(1)).await;
+                let allowed = frame::allowance(&limits, bytes.len());
+                if frame::write_all(&mut w, &bytes, allowed).await.is_ok() {
+                    ctx.metrics.frame(&name, Direction::Out, "error", bytes.len());
+                }
             }
+        }
+        // A peer that closes or resets its end is routine (a reboot, a
+        // stop); anything else is worth a warning.
+        FrameError::Io(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            info!(peer = %name, error = %e, "peer closed the connection")
         }
         e => warn!(peer = %name, error = %e, "session ended"),
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), w.shutdown()).await;
+    ctx.metrics.socket_closed(conn);
     let _ = ctx.events.send(Event::Disconnected { peer, conn }).await;
 }
 
@@ -254,6 +394,8 @@ pub async fn accept_loop(
         let (acceptor, access, ctx) = (acceptor.clone(), access.clone(), ctx.clone());
         sessions.spawn(async move {
             let _permit = permit;
+            let socket = Arc::new(SocketBytes::default());
+            let tcp = Counted::new(tcp, Arc::clone(&socket));
             let handshake =
                 tokio::time::timeout(ctx.transport.handshake_timeout, acceptor.accept(tcp));
             let tls = match handshake.await {
@@ -276,7 +418,7 @@ pub async fn accept_loop(
             match access.admit(&peer) {
                 Ok(Admitted::Node(id)) => {
                     info!(peer = %peer.name, role = %peer.role, %addr, "peer connected");
-                    run_session(tls, id, peer.name, ctx).await;
+                    run_session(tls, id, peer.name, ctx, socket).await;
                 }
                 Ok(Admitted::Operator) => {
                     info!(operator = %peer.name, %addr, "operator connected");
@@ -318,7 +460,8 @@ async fn run_operator<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, ctx: Con
             Err(e) => OpResponse::Error(format!("bad request: {e}")),
         };
         let Ok(bytes) = frame::encode_op(&resp) else { return };
-        if frame::write_all(&mut stream, &bytes, Duration::from_secs(60)).await.is_err() {
+        let allowed = frame::allowance(&limits, bytes.len());
+        if frame::write_all(&mut stream, &bytes, allowed).await.is_err() {
             return;
         }
     }
@@ -388,9 +531,11 @@ pub async fn dial_loop(
         return;
     };
     while !*shutdown.borrow() {
+        let socket = Arc::new(SocketBytes::default());
         let attempt = async {
             let tcp = TcpStream::connect(&parent.addr).await?;
             let _ = tcp.set_nodelay(true);
+            let tcp = Counted::new(tcp, Arc::clone(&socket));
             connector.connect(server_name.clone(), tcp).await
         };
         match tokio::time::timeout(ctx.transport.handshake_timeout, attempt).await {
@@ -405,7 +550,8 @@ pub async fn dial_loop(
                 if matches!(role, Some(Role::Master | Role::Local)) {
                     info!(parent = %parent.name, addr = %parent.addr, "connected to parent");
                     let started = tokio::time::Instant::now();
-                    run_session(tls, parent.id, parent.name.clone(), ctx.clone()).await;
+                    let name = parent.name.clone();
+                    run_session(tls, parent.id, name, ctx.clone(), Arc::clone(&socket)).await;
                     if started.elapsed() >= STABLE_SESSION {
                         backoff.reset();
                     }
@@ -443,8 +589,24 @@ mod tests {
     }
 
     #[test]
+    fn ids_assigned_by_name_override_the_derived_ones() {
+        let ids = BTreeMap::from([("c7.tokyo".to_string(), NodeId(9))]);
+        let access =
+            Access { client_sites: vec!["tokyo".into()], ids: Arc::new(ids), ..Access::default() };
+        let mut peer = PeerIdentity {
+            name: "c7.tokyo".into(),
+            role: Role::Client,
+            site: Some("tokyo".into()),
+        };
+        assert_eq!(access.admit(&peer), Ok(Admitted::Node(NodeId(9))));
+        peer.name = "c8.tokyo".into();
+        let derived = crate::ids::node_id("c8.tokyo");
+        assert_eq!(access.admit(&peer), Ok(Admitted::Node(derived)));
+    }
+
+    #[test]
     fn local_server_admits_only_its_own_site() {
-        let access = Access { children: vec![], client_sites: vec!["tokyo".into()] };
+        let access = Access { client_sites: vec!["tokyo".into()], ..Access::default() };
         let mut peer = PeerIdentity {
             name: "pc1.tokyo".into(),
             role: Role::Client,

@@ -17,19 +17,21 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use thiserror::Error;
 use tiersync_engine::message::Scope;
 use tiersync_engine::outbox::{Observation, Rejection, StatusAnswer};
-use tiersync_engine::stats::SiteStats;
+use tiersync_engine::stats::{PlatformStats, SiteStats};
 use tiersync_engine::{
-    Message, Name, Node, NodeId, Outbox, PolicyId, Revision, StatusKind, Time, Timer, codec,
+    Message, MessageKind, Name, Node, NodeId, Outbox, PolicyId, Revision, StatusKind, Time, Timer,
+    codec,
 };
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
-use tokio::time::sleep_until;
+use tokio::time::{sleep, sleep_until};
 use tracing::{debug, error, info, trace, warn};
 
 use crate::clock::{Clock, monotonic};
@@ -46,6 +48,7 @@ use crate::store::{AssignedRevision, LocalDelta, Store, StoreError};
 
 /// Messages for the parent kept while it is unreachable, sent on
 /// reconnection; older ones are dropped first (the engine asks again).
+/// They are also bounded by `send_queue_bytes` together.
 const PARENT_QUEUE: usize = 256;
 
 /// Why a daemon stopped with an error.
@@ -131,6 +134,11 @@ pub struct NodeSetup {
     pub names: BTreeMap<NodeId, String>,
     /// Seed of the reconnection jitter.
     pub seed: u64,
+    /// Whether a child asks its parent for news as soon as it connects (a
+    /// local server fetches, a client polls). Daemons do, so that a node
+    /// coming back is current at once; `tiersync replay` does not, since
+    /// the simulator's nodes know nothing of connections.
+    pub fetch_on_connect: bool,
 }
 
 /// Stops a daemon cleanly, like [`Daemon::stop`].
@@ -141,6 +149,21 @@ impl Stopper {
     /// Asks the daemon to stop.
     pub fn stop(&self) {
         self.0.send_replace(true);
+    }
+}
+
+/// Runs operator requests against a daemon, like [`Daemon::operator`].
+#[derive(Clone, Debug)]
+pub struct OperatorHandle(mpsc::Sender<Event>);
+
+impl OperatorHandle {
+    /// Runs an operator request in-process.
+    pub async fn operator(&self, req: OpRequest) -> OpResponse {
+        let (reply, rx) = oneshot::channel();
+        if self.0.send(Event::Operator { req, reply }).await.is_err() {
+            return OpResponse::Error("the daemon has stopped".into());
+        }
+        rx.await.unwrap_or_else(|_| OpResponse::Error("the daemon has stopped".into()))
     }
 }
 
@@ -188,8 +211,14 @@ impl Daemon {
         rx.await.unwrap_or_else(|_| OpResponse::Error("the daemon has stopped".into()))
     }
 
-    /// Asks the daemon to stop cleanly: stop accepting, finish exchanges
-    /// in flight during the grace period, flush, close.
+    /// A handle that runs operator requests from elsewhere (another task).
+    pub fn operator_handle(&self) -> OperatorHandle {
+        OperatorHandle(self.events.clone())
+    }
+
+    /// Asks the daemon to stop cleanly: stop accepting, wait (at most
+    /// `shutdown_grace`) until the exchanges it started are answered,
+    /// flush, close.
     pub fn stop(&self) {
         self.shutdown.send_replace(true);
     }
@@ -281,6 +310,52 @@ async fn supervise(
 struct Link {
     conn: u64,
     tx: mpsc::Sender<Outgoing>,
+    /// Bytes queued on `tx`, not yet written.
+    queued: Arc<AtomicUsize>,
+    /// Ends the session.
+    close: Arc<tokio::sync::Notify>,
+}
+
+/// An exchange this node started and whose answer it waits for; a
+/// stopping daemon waits for these to finish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Exchange {
+    /// `Sync` or `Check`, answered by `Policies`.
+    Fetch,
+    /// `Propose`, answered by `Accepted` or `Refused`.
+    Propose,
+    /// `Poll`, answered by `PolicyUpdate`.
+    Poll,
+    /// `Report`, answered by `ReportAck`.
+    Report,
+    /// `StatusRequest`, answered by `StatusReply`.
+    Status,
+}
+
+impl Exchange {
+    /// The exchange a sent message starts.
+    fn started_by(kind: MessageKind) -> Option<Exchange> {
+        match kind {
+            MessageKind::Sync | MessageKind::Check => Some(Exchange::Fetch),
+            MessageKind::Propose => Some(Exchange::Propose),
+            MessageKind::Poll => Some(Exchange::Poll),
+            MessageKind::Report => Some(Exchange::Report),
+            MessageKind::StatusRequest => Some(Exchange::Status),
+            _ => None,
+        }
+    }
+
+    /// The exchange a received message answers (`Error` answers any).
+    fn answered_by(kind: MessageKind) -> Option<Exchange> {
+        match kind {
+            MessageKind::Policies => Some(Exchange::Fetch),
+            MessageKind::Accepted | MessageKind::Refused => Some(Exchange::Propose),
+            MessageKind::PolicyUpdate => Some(Exchange::Poll),
+            MessageKind::ReportAck => Some(Exchange::Report),
+            MessageKind::StatusReply => Some(Exchange::Status),
+            _ => None,
+        }
+    }
 }
 
 struct PendingStatus {
@@ -303,9 +378,19 @@ struct Driver {
     names: BTreeMap<NodeId, String>,
     parent: Option<NodeId>,
     parent_queue: VecDeque<Outgoing>,
+    parent_queue_bytes: usize,
     pending: BTreeMap<u64, PendingStatus>,
     next_query: u64,
     sync_started: Option<Time>,
+    fetch_on_connect: bool,
+    /// Exchanges started per peer and not yet answered.
+    awaiting: BTreeMap<(NodeId, Exchange), u32>,
+    /// The last message encoded, with its frame, so that one message sent
+    /// to many peers is encoded once and its bytes shared.
+    last_encoded: Option<(Message, Arc<[u8]>)>,
+    /// Revisions a local server itself refused for failed verification,
+    /// reported upward with its statistics.
+    own_rejected: u64,
 }
 
 impl Driver {
@@ -324,10 +409,21 @@ impl Driver {
             names: s.names,
             parent: s.parent.map(|(l, _)| l.id),
             parent_queue: VecDeque::new(),
+            parent_queue_bytes: 0,
             pending: BTreeMap::new(),
             next_query: 0,
             sync_started: None,
+            fetch_on_connect: s.fetch_on_connect,
+            awaiting: BTreeMap::new(),
+            last_encoded: None,
+            own_rejected: 0,
         }
+    }
+
+    /// The node id of a node named `name`: the one this daemon knows it
+    /// by, else the id derived from the name.
+    fn id_of(&self, name: &str) -> NodeId {
+        self.names.iter().find(|(_, n)| *n == name).map_or_else(|| node_id(name), |(id, _)| *id)
     }
 
     fn peer_name(&self, id: NodeId) -> String {
@@ -336,7 +432,16 @@ impl Driver {
 
     fn start(&mut self) -> Result<(), DaemonError> {
         info!(node = %self.name, id = %self.node.id(), "starting");
+        if let Persist::Local { store, .. } = &self.persist {
+            self.own_rejected = store.local_own_rejected()?;
+        }
         self.step(|n, now, out| n.handle_start(now, out), None)
+    }
+
+    /// Whether every exchange this node started has been answered and no
+    /// operator waits for a status answer.
+    fn quiescent(&self) -> bool {
+        self.awaiting.is_empty() && self.pending.is_empty()
     }
 
     async fn run(
@@ -344,8 +449,15 @@ impl Driver {
         rx: &mut mpsc::Receiver<Event>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), DaemonError> {
+        // Stopping: no timers fire (no new exchange starts), requests of
+        // children are still answered, and the loop ends once every
+        // exchange this node started is answered, or at the grace's end.
         let mut stopping: Option<tokio::time::Instant> = None;
         loop {
+            if stopping.is_some() && self.quiescent() {
+                info!("stopping: no exchange in flight");
+                return Ok(());
+            }
             let far = monotonic() + Duration::from_secs(3600);
             let next_timer = self.timers.keys().next().map(|(t, _)| self.clock.instant_at(*t));
             let wake = next_timer.unwrap_or(far);
@@ -358,11 +470,24 @@ impl Driver {
                 _ = sleep_until(wake), if stopping.is_none() => self.fire_due()?,
                 r = shutdown.changed(), if stopping.is_none() => {
                     if r.is_err() || *shutdown.borrow() {
-                        info!(grace = ?self.transport.shutdown_grace, "stopping: no new work");
+                        let in_flight: u32 = self.awaiting.values().sum();
+                        info!(in_flight, max_wait = ?self.transport.shutdown_grace,
+                            "stopping: no new work");
                         stopping = Some(monotonic() + self.transport.shutdown_grace);
                     }
                 }
-                _ = sleep_until(grace_end), if stopping.is_some() => return Ok(()),
+                // A status query's deadline is a timer of the node; while
+                // stopping, timers still due are fired so that it answers.
+                _ = sleep(Duration::from_millis(20)), if stopping.is_some() => {
+                    if !self.pending.is_empty() {
+                        self.fire_due()?;
+                    }
+                }
+                _ = sleep_until(grace_end), if stopping.is_some() => {
+                    let left: u32 = self.awaiting.values().sum();
+                    warn!(left, "stopping with exchanges unanswered after the grace");
+                    return Ok(());
+                }
             }
         }
     }
@@ -382,9 +507,9 @@ impl Driver {
 
     fn on_event(&mut self, ev: Event, stopping: bool) -> Result<(), DaemonError> {
         match ev {
-            Event::Connected { peer, name, conn, tx } => {
+            Event::Connected { peer, name, conn, tx, queued, close } => {
                 self.names.insert(peer, name);
-                self.peers.insert(peer, Link { conn, tx });
+                self.peers.insert(peer, Link { conn, tx, queued, close });
                 self.count_children();
                 if Some(peer) == self.parent {
                     self.on_parent_up(peer)?;
@@ -394,17 +519,26 @@ impl Driver {
                 if self.peers.get(&peer).is_some_and(|l| l.conn == conn) {
                     self.peers.remove(&peer);
                     self.count_children();
+                    // What was asked of this peer will not be answered.
+                    self.awaiting.retain(|(p, _), _| *p != peer);
                 }
             }
             Event::Message { from, msg } => {
                 let now = self.clock.now();
-                if let Message::Sync { have, .. } | Message::Check { have, .. } = &msg {
-                    let child = self.peer_name(from);
-                    self.metrics.revision(&child, have.0);
-                    if matches!(msg, Message::Sync { .. }) {
-                        self.metrics.child_synced(&child, now);
+                match &msg {
+                    Message::Sync { have, .. } | Message::Check { have, .. } => {
+                        let child = self.peer_name(from);
+                        self.metrics.revision(&child, have.0);
+                        if matches!(msg, Message::Sync { .. }) {
+                            self.metrics.child_synced(&child, now);
+                        }
                     }
+                    Message::Poll { have, .. } => {
+                        self.metrics.client_polled(&self.peer_name(from), now, have.0);
+                    }
+                    _ => {}
                 }
+                self.answered(from, msg.kind());
                 let hint = matches!(msg, Message::Report { .. }).then_some(from);
                 self.step(|n, now, out| n.handle_message(now, from, msg, out), hint)?;
             }
@@ -424,13 +558,39 @@ impl Driver {
         self.metrics.set_connected_children(children);
     }
 
-    /// The parent is reachable again: send what waited for it, and ask for
-    /// news at once rather than at the next scheduled time.
+    /// A message of `kind` from `peer` answers one exchange started with
+    /// it (an `Error` answers the oldest kind outstanding).
+    fn answered(&mut self, peer: NodeId, kind: MessageKind) {
+        let key = match Exchange::answered_by(kind) {
+            Some(e) => Some((peer, e)),
+            None if kind == MessageKind::Error => self
+                .awaiting
+                .range((peer, Exchange::Fetch)..=(peer, Exchange::Status))
+                .next()
+                .map(|(k, _)| *k),
+            None => None,
+        };
+        if let Some(key) = key
+            && let Some(n) = self.awaiting.get_mut(&key)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.awaiting.remove(&key);
+            }
+        }
+    }
+
+    /// The parent is reachable again: send what waited for it, and (for a
+    /// daemon) ask for news at once rather than at the next scheduled time.
     fn on_parent_up(&mut self, parent: NodeId) -> Result<(), DaemonError> {
         // Taken whole: a session that already ended puts frames back in the
         // queue, which must not be drained again in this loop.
+        self.parent_queue_bytes = 0;
         for o in std::mem::take(&mut self.parent_queue) {
             self.enqueue(parent, o);
+        }
+        if !self.fetch_on_connect {
+            return Ok(());
         }
         self.step(
             |n, now, out| match n {
@@ -457,6 +617,7 @@ impl Driver {
             observations.push(o);
         }
         self.persist(now, report_from, &observations)?;
+        self.count_own_refusals(&observations)?;
 
         while let Some(t) = self.out.poll_transmit() {
             self.send(t.to, &t.msg);
@@ -477,13 +638,99 @@ impl Driver {
         Ok(())
     }
 
-    fn send(&mut self, to: NodeId, msg: &Message) {
-        let bytes = match codec::encode(msg) {
-            Ok(b) => b,
-            Err(e) => {
-                error!(peer = %self.peer_name(to), error = %e, "cannot encode a message");
-                return;
+    /// Counts, and commits, the revisions a local server refused from its
+    /// parent because they failed verification; the count travels up with
+    /// its statistics (see [`Driver::with_own_refusals`]).
+    fn count_own_refusals(&mut self, obs: &[Observation]) -> Result<(), DaemonError> {
+        let Persist::Local { store, .. } = &mut self.persist else { return Ok(()) };
+        let refused = obs
+            .iter()
+            .filter(|o| {
+                matches!(o, Observation::Rejected { peer, reason: Rejection::Integrity(_) }
+                    if Some(*peer) == self.parent)
+            })
+            .count() as u64;
+        if refused > 0 {
+            self.own_rejected += refused;
+            store.set_local_own_rejected(self.own_rejected)?;
+        }
+        Ok(())
+    }
+
+    /// A local server's statistics for its parent, with its own refusals
+    /// added to its site as the platform `@NAME` (no clients, only the
+    /// count): the engine's statistics count what clients refused, and
+    /// this is how the master's status learns that the server itself
+    /// refused a policy. Other messages are returned as they are.
+    fn with_own_refusals<'m>(&self, to: NodeId, msg: &'m Message) -> std::borrow::Cow<'m, Message> {
+        use std::borrow::Cow;
+        let site = match &self.node {
+            Node::Local(l) if self.own_rejected > 0 && Some(to) == self.parent => l.site().clone(),
+            _ => return Cow::Borrowed(msg),
+        };
+        // Into the site's entry; a server without clients has none, and a
+        // leaf server (no child servers, so every entry is its own site)
+        // then gets one.
+        let leaf = matches!(&self.node, Node::Local(l) if l.config().children.is_empty());
+        let now = self.clock.now();
+        let add = |sites: &mut Vec<SiteStats>| {
+            let stats =
+                PlatformStats { rejected_policies: self.own_rejected, ..Default::default() };
+            let platform = Name::new(&format!("@{}", self.name));
+            match sites.iter_mut().find(|s| s.site == site) {
+                Some(s) => {
+                    s.platforms.insert(platform, stats);
+                }
+                None if leaf => sites.push(SiteStats {
+                    site: site.clone(),
+                    as_of: now,
+                    platforms: BTreeMap::from([(platform, stats)]),
+                }),
+                None => {}
             }
+        };
+        match msg {
+            Message::Sync { req, have, stats: Some(upload) } => {
+                let mut upload = upload.clone();
+                add(&mut upload.sites);
+                Cow::Owned(Message::Sync { req: *req, have: *have, stats: Some(upload) })
+            }
+            Message::StatusReply { query, sites, missing, client } if client.is_none() => {
+                let mut sites = sites.clone();
+                add(&mut sites);
+                Cow::Owned(Message::StatusReply {
+                    query: *query,
+                    sites,
+                    missing: missing.clone(),
+                    client: client.clone(),
+                })
+            }
+            _ => Cow::Borrowed(msg),
+        }
+    }
+
+    fn send(&mut self, to: NodeId, msg: &Message) {
+        let msg = self.with_own_refusals(to, msg);
+        let msg = msg.as_ref();
+
+        // One message to many peers (a fan-out, the same answer to many
+        // clients) is encoded once. Equal messages encode equally: every
+        // field that could compare equal yet encode differently (a float
+        // zero's sign in parameters) sits in a signed policy or proposal
+        // whose signature or id differs whenever its encoding does.
+        let bytes = match &self.last_encoded {
+            Some((m, b)) if m == msg => Arc::clone(b),
+            _ => match codec::encode(msg) {
+                Ok(b) => {
+                    let b: Arc<[u8]> = b.into();
+                    self.last_encoded = Some((msg.clone(), Arc::clone(&b)));
+                    b
+                }
+                Err(e) => {
+                    error!(peer = %self.peer_name(to), error = %e, "cannot encode a message");
+                    return;
+                }
+            },
         };
         if bytes.len() > self.transport.max_frame_bytes.saturating_add(4) {
             let (peer, len) = (self.peer_name(to), bytes.len());
@@ -499,16 +746,31 @@ impl Driver {
             self.hold_for_parent(to, o);
             return;
         };
-        match link.tx.try_send(o) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
+
+        // A peer whose queue holds more than `send_queue_bytes` (an empty
+        // queue takes any frame) reads too slowly to keep.
+        let (len, kind) = (o.bytes.len(), o.kind);
+        let queued = link.queued.load(Ordering::Relaxed);
+        let over = queued > 0 && queued.saturating_add(len) > self.transport.send_queue_bytes;
+        let sent = if over { Err(None) } else { link.tx.try_send(o).map_err(Some) };
+        match sent {
+            Ok(()) => {
+                link.queued.fetch_add(len, Ordering::Relaxed);
+                if let Some(e) = Exchange::started_by(kind) {
+                    *self.awaiting.entry((to, e)).or_default() += 1;
+                }
+            }
+            Err(None | Some(mpsc::error::TrySendError::Full(_))) => {
                 let peer = self.peer_name(to);
-                warn!(%peer, "send queue full: peer reads too slowly; closing");
+                warn!(%peer, queued, "send queue full: peer reads too slowly; closing");
+                link.close.notify_one();
                 self.peers.remove(&to);
+                self.awaiting.retain(|(p, _), _| *p != to);
                 self.count_children();
             }
-            Err(mpsc::error::TrySendError::Closed(o)) => {
+            Err(Some(mpsc::error::TrySendError::Closed(o))) => {
                 self.peers.remove(&to);
+                self.awaiting.retain(|(p, _), _| *p != to);
                 self.count_children();
                 self.hold_for_parent(to, o);
             }
@@ -517,9 +779,15 @@ impl Driver {
 
     fn hold_for_parent(&mut self, to: NodeId, o: Outgoing) {
         if Some(to) == self.parent {
+            self.parent_queue_bytes += o.bytes.len();
             self.parent_queue.push_back(o);
-            if self.parent_queue.len() > PARENT_QUEUE {
-                self.parent_queue.pop_front();
+            while self.parent_queue.len() > PARENT_QUEUE
+                || (self.parent_queue.len() > 1
+                    && self.parent_queue_bytes > self.transport.send_queue_bytes)
+            {
+                if let Some(old) = self.parent_queue.pop_front() {
+                    self.parent_queue_bytes -= old.bytes.len();
+                }
             }
         } else {
             let peer = self.peer_name(to);
@@ -675,7 +943,7 @@ impl Driver {
                 warn!(attempts, "sync abandoned until the next window");
             }
             Observation::Applied { policy, revision } => {
-                self.metrics.applied();
+                self.metrics.applied(policy.as_str(), revision.0);
                 info!(%policy, revision = revision.0, "policy applied");
             }
             Observation::Removed { policy } => info!(%policy, "policy no longer applies"),
@@ -730,7 +998,7 @@ impl Driver {
                     let (scope, client) = match scope {
                         OpScope::All => (Scope::All, None),
                         OpScope::Site(s) => (Scope::Site(Name::new(&s)), None),
-                        OpScope::Client(c) => (Scope::Client(node_id(&c)), Some(c)),
+                        OpScope::Client(c) => (Scope::Client(self.id_of(&c)), Some(c)),
                     };
                     self.pending.insert(query, PendingStatus { reply, kind, client });
                     let kind = if current {

@@ -94,8 +94,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     // Read the body under a deadline that grows with its size. The buffer
     // grows as bytes arrive, so an announced length costs nothing until
     // the peer really sends it.
-    let rate = limits.min_send_rate_bps.max(1);
-    let allowed = limits.grace + Duration::from_secs_f64(len as f64 / rate as f64);
+    let allowed = allowance(limits, len);
     let mut frame = Vec::with_capacity(4 + len.min(64 << 10));
     frame.extend_from_slice(&header);
     let mut body = r.take(len as u64);
@@ -105,6 +104,15 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         Ok(Ok(got)) if got < len => Err(FrameError::TooSlow { len, allowed }),
         Ok(Ok(_)) => Ok(frame),
     }
+}
+
+/// The time allowed to move `len` bytes of one frame, in either
+/// direction: the grace, plus the bytes at the slowest acceptable rate. A
+/// peer that reads or sends more slowly than that is cut off; a large frame
+/// gets the time its size needs.
+pub fn allowance(limits: &Limits, len: usize) -> Duration {
+    let rate = limits.min_send_rate_bps.max(1);
+    limits.grace.saturating_add(Duration::from_secs_f64(len as f64 / rate as f64))
 }
 
 /// Reads one engine frame.
@@ -186,6 +194,25 @@ mod tests {
             read_inbound(&mut r, &limits()).await,
             Err(FrameError::Decode(DecodeError::Oversized { len: 2048, .. }))
         ));
+    }
+
+    #[test]
+    fn allowance_grows_with_the_frame() {
+        let l = limits();
+        assert_eq!(allowance(&l, 0), Duration::from_secs(1));
+        assert_eq!(allowance(&l, 10 * 1024), Duration::from_secs(11));
+        assert!(allowance(&l, 1 << 20) > allowance(&l, 1 << 10));
+    }
+
+    #[tokio::test]
+    async fn slow_reader_is_cut_off_by_the_allowance() {
+        // A peer that reads nothing: the writer gives up once the
+        // allowance of this frame has passed, not after a fixed time.
+        let (mut near, _far) = tokio::io::duplex(64);
+        let frame = vec![7u8; 4096];
+        let allowed = Duration::from_millis(50);
+        let r = write_all(&mut near, &frame, allowed).await;
+        assert!(matches!(r, Err(FrameError::TooSlow { len: 4096, .. })), "{r:?}");
     }
 
     #[tokio::test]

@@ -21,11 +21,10 @@
 //! - [`daemon`]: the driver: connections, timers, persistence, shutdown.
 //! - [`operator`]: operator requests, their answers and their tables.
 //! - [`metrics`]: counters and the Prometheus text endpoint.
+//! - [`replay`]: many nodes in one process over loopback TLS with the
+//!   engine's clock compressed, for `tiersync replay` (which builds the
+//!   nodes from a scenario and sets the bytes beside the simulator's).
 //! - [`cli`]: the command-line arguments and entry points.
-//!
-//! `tiersync replay` (a scenario over loopback TCP with compressed time,
-//! set beside the simulator's prediction) is not built yet; [`clock::Clock`]
-//! already runs the engine's time faster than real time for it.
 
 pub mod cli;
 pub mod clock;
@@ -37,5 +36,6 @@ pub mod ids;
 pub mod metrics;
 pub mod operator;
 pub mod pki;
+pub mod replay;
 pub mod setup;
 pub mod store;

@@ -124,6 +124,7 @@ pub fn master(
     let access = Access {
         children: cfg.children.iter().map(|c| c.name.clone()).collect(),
         client_sites: sites.iter().map(|s| s.to_string()).collect(),
+        ..Access::default()
     };
     Ok(NodeSetup {
         name: cfg.name.clone(),
@@ -136,6 +137,7 @@ pub fn master(
         clock,
         metrics,
         names,
+        fetch_on_connect: true,
     })
 }
 
@@ -184,6 +186,7 @@ pub fn local(
     let access = Access {
         children: cfg.children.iter().map(|c| c.name.clone()).collect(),
         client_sites: vec![cfg.site.clone()],
+        ..Access::default()
     };
     let parent =
         ParentLink { addr: cfg.parent.clone(), name: cfg.parent_name.clone(), id: parent_id };
@@ -198,6 +201,7 @@ pub fn local(
         metrics,
         names,
         seed,
+        fetch_on_connect: true,
     })
 }
 
@@ -249,5 +253,6 @@ pub fn client(
         metrics,
         names,
         seed,
+        fetch_on_connect: true,
     })
 }

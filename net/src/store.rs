@@ -290,6 +290,20 @@ impl Store {
         Ok(blob)
     }
 
+    // ---- local server: its own refusals ----
+
+    /// Policy revisions this local server itself refused because they
+    /// failed verification, as last committed.
+    pub fn local_own_rejected(&self) -> Result<u64, StoreError> {
+        self.meta_u64("own_rejected")
+    }
+
+    /// Commits the count of this local server's own refusals.
+    pub fn set_local_own_rejected(&mut self, n: u64) -> Result<(), StoreError> {
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('own_rejected', ?1)", [i(n)])?;
+        Ok(())
+    }
+
     // ---- master ----
 
     /// Everything a master persisted.

@@ -1,48 +1,58 @@
-//! Kill -9 and restart: a local server as a separate process, killed with
-//! SIGKILL at random moments while it synchronises and serves clients.
+//! Kill -9 and restart: a local server, the master and a client, each as a
+//! separate process killed with SIGKILL at random moments while policies
+//! change and statistics travel. Every child process is killed if a test
+//! panics (`common::Proc` kills on drop).
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
 use rand::{RngExt as _, SeedableRng as _};
+use tiersync_engine::stats::SiteStats;
+use tiersync_engine::{Message, codec};
+use tiersync_net::config::TlsFiles;
+use tiersync_net::frame::{self, KEEPALIVE, Limits};
 use tiersync_net::ids::Role;
-use tiersync_net::operator::{self, OpRequest, OpResponse};
+use tiersync_net::operator::{self, OpRequest, OpResponse, OpScope};
+use tiersync_net::pki;
 use tiersync_net::store::Store;
+use tokio::io::AsyncWriteExt as _;
 
-/// Starts `tiersync-node local CONFIG` and returns it with its listen
-/// address, read from its log.
-fn spawn_local(config: &Path, log: &Path) -> (Child, SocketAddr) {
-    let log_file = std::fs::File::create(log).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tiersync-node"))
-        .args(["local", config.to_str().unwrap()])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .unwrap();
-    // Polled every 50 ms, up to WAIT in all.
-    let tries = WAIT.as_millis() / 50;
-    for _ in 0..tries {
-        let text = std::fs::File::open(log).map(BufReader::new).unwrap();
-        for line in text.lines().map_while(Result::ok) {
-            if let Some(at) = line.find("listening addr=") {
-                let addr = line[at + "listening addr=".len()..].trim().parse().unwrap();
-                return (child, addr);
-            }
+/// Each test in at most this long.
+const TEST_BOUND: Duration = Duration::from_secs(150);
+
+/// Changes `antivirus` at `node` every 150 ms while `on` holds, and
+/// returns the revisions the master acknowledged (assigned and answered).
+async fn keep_changing(
+    master: &tiersync_net::config::OperatorConfigFile,
+    on: &AtomicBool,
+) -> Vec<u64> {
+    let mut acked = Vec::new();
+    let mut n = 0u64;
+    while on.load(Ordering::SeqCst) {
+        n += 1;
+        let v = format!("v{n}");
+        let change = policy("antivirus", &["windows", "linux"], &[("v", &v)]);
+        let req = OpRequest::SetPolicy { change, platform: None };
+        // While the master is down the request fails; nothing was acknowledged.
+        if let Ok(OpResponse::PolicySet(o)) = operator::request(master, &req).await {
+            acked.extend(o.revision);
         }
-        std::thread::sleep(Duration::from_millis(50));
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("local server did not start");
+    acked
+}
+
+/// Every (policy, revision) a client applied, exactly once each.
+fn applied_once(node: &Node, what: &str) {
+    for ((policy, rev), n) in node.metrics.applied_revisions() {
+        assert_eq!(n, 1, "{what} applied {policy}@{rev} {n} times");
+    }
 }
 
 /// Kill -9 of a local server during its synchronisations loses nothing it
@@ -50,8 +60,8 @@ fn spawn_local(config: &Path, log: &Path) -> (Child, SocketAddr) {
 /// clients had already applied from it (it served only what it had
 /// committed) and the report of every client it had acknowledged; after
 /// each restart it resumes syncing, every client converges on the master's
-/// last revision, and a client restarted from its own store applies
-/// nothing twice.
+/// last revision having applied each revision exactly once, and a client
+/// restarted from its own store applies nothing again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_a_local_server_during_syncs_loses_nothing() {
     let seed = 20_261_203;
@@ -62,7 +72,8 @@ async fn kill_9_of_a_local_server_during_syncs_loses_nothing() {
         let master = net.start_master(&["tokyo"]).await;
         let config = net.local_config("tokyo", any_port(), master.addr());
         let log = net.dir().join("tokyo.log");
-        let (mut child, addr) = spawn_local(&config, &log);
+        let (mut child, addr) = Proc::spawn("local", &config, &log);
+        let addr = addr.expect("a local server listens");
         // Restarts keep the port the clients know.
         let config = net.local_config("tokyo", addr, master.addr());
         let clients = [
@@ -97,8 +108,7 @@ async fn kill_9_of_a_local_server_during_syncs_loses_nothing() {
                 // Start a synchronisation and kill the server in the middle.
                 let _ = operator::request(&to_local, &OpRequest::SyncNow).await;
                 tokio::time::sleep(Duration::from_millis(rng.random_range(0..20))).await;
-                child.kill().unwrap();
-                child.wait().unwrap();
+                child.kill_9();
 
                 let store = Store::open(&net.dir().join("data/tokyo"), Role::Local, "tokyo")
                     .expect("the store opens after a kill -9");
@@ -116,23 +126,26 @@ async fn kill_9_of_a_local_server_during_syncs_loses_nothing() {
                     );
                 }
                 drop(store);
-                (child, _) = spawn_local(&config, &log);
+                (child, _) = Proc::spawn("local", &config, &log);
             }
             changing.store(false, Ordering::SeqCst);
         };
         tokio::join!(writer, killer);
 
-        // It resumes: every client converges on the master's last revision.
+        // It resumes: every client converges on the master's last revision,
+        // having applied each revision it received exactly once.
         let OpResponse::Policies(list) = master.op(OpRequest::ListPolicies).await else {
             panic!("list")
         };
         let last = list[0].revision;
-        for c in &clients {
+        for (i, c) in clients.iter().enumerate() {
             eventually("clients converge after the restarts", || async {
                 c.revision("antivirus").await == Some(last)
             })
             .await;
-            assert!(c.metrics.applied_total() <= last, "a client applied more than there was");
+            applied_once(c, &format!("client {i}"));
+            let applied = c.metrics.applied_revisions();
+            assert!(applied.contains_key(&("antivirus".to_string(), last)));
         }
 
         // A client restarted from its store applies nothing again.
@@ -143,9 +156,275 @@ async fn kill_9_of_a_local_server_during_syncs_loses_nothing() {
         assert_eq!(again.revision("antivirus").await, Some(last));
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(again.metrics.applied_total(), 0, "a restarted client re-applied a policy");
-
-        child.kill().unwrap();
-        child.wait().unwrap();
     };
-    tokio::time::timeout(Duration::from_secs(120), test).await.expect("bounded in time");
+    tokio::time::timeout(TEST_BOUND, test).await.expect("bounded in time");
+}
+
+/// What a recording proxy saw between a local server and the master.
+#[derive(Default)]
+struct Seen {
+    /// Statistics uploads sent up, by their sequence number.
+    uploads: BTreeMap<u64, Vec<SiteStats>>,
+    /// Upload sequence numbers the master acknowledged.
+    acked: BTreeSet<u64>,
+}
+
+fn files(net: &Net, name: &str) -> TlsFiles {
+    TlsFiles {
+        ca: net.pki().join("ca.pem"),
+        cert: net.pki().join(format!("{name}.pem")),
+        key: net.pki().join(format!("{name}.key")),
+    }
+}
+
+/// A relay between the local server `tokyo` and the master at `upstream`
+/// (it holds both certificates), recording every statistics upload and
+/// every acknowledgement of one. A master that goes away closes the local
+/// server's side too; the local server reconnects, and the relay dials the
+/// master again.
+async fn recording_proxy(net: &Net, upstream: SocketAddr, seen: Arc<Mutex<Seen>>) -> SocketAddr {
+    let acceptor =
+        tokio_rustls::TlsAcceptor::from(pki::server_config(&files(net, "master")).unwrap());
+    let connector =
+        tokio_rustls::TlsConnector::from(pki::client_config(&files(net, "tokyo")).unwrap());
+    let listener = tokio::net::TcpListener::bind(any_port()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = Limits {
+        max_frame_bytes: 1 << 20,
+        dead_after: Duration::from_secs(60),
+        min_send_rate_bps: 1,
+        grace: Duration::from_secs(60),
+    };
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, connector, seen) = (acceptor.clone(), connector.clone(), seen.clone());
+            tokio::spawn(async move {
+                let Ok(down) = acceptor.accept(tcp).await else { return };
+                let Ok(up) = tokio::net::TcpStream::connect(upstream).await else { return };
+                let name = rustls_pki_types::ServerName::try_from("master").unwrap();
+                let Ok(up) = connector.connect(name, up).await else { return };
+                let (mut dr, mut dw) = tokio::io::split(down);
+                let (mut ur, mut uw) = tokio::io::split(up);
+                let to_master = async {
+                    while let Ok(f) = frame::read_frame(&mut dr, &limits).await {
+                        if let Ok((Message::Sync { stats: Some(u), .. }, _)) =
+                            codec::decode(&f, usize::MAX)
+                        {
+                            seen.lock().unwrap().uploads.insert(u.seq, u.sites);
+                        }
+                        if uw.write_all(&f).await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                let to_local = async {
+                    while let Ok(f) = frame::read_frame(&mut ur, &limits).await {
+                        if f != KEEPALIVE
+                            && let Ok((Message::Policies { stats_acked: Some(seq), .. }, _)) =
+                                codec::decode(&f, usize::MAX)
+                        {
+                            seen.lock().unwrap().acked.insert(seq);
+                        }
+                        if dw.write_all(&f).await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                tokio::select! { _ = to_master => {}, _ = to_local => {} }
+            });
+        }
+    });
+    addr
+}
+
+/// Kill -9 of the master while policies are set and statistics uploaded
+/// loses nothing it acknowledged: after each kill its store holds every
+/// revision an operator was told it assigned and every statistics upload
+/// it acknowledged to the local server; after each restart it serves on,
+/// and the clients converge on its last revision having applied each
+/// revision exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_master_loses_no_revision_or_upload() {
+    let seed = 20_261_204;
+    eprintln!("kill timings from seed {seed}");
+    let mut rng = rand_pcg::Pcg32::seed_from_u64(seed);
+    let test = async {
+        let net = Net::new();
+        let log = net.dir().join("master.log");
+        let config = net.master_config(&["tokyo"]);
+        let (mut master, addr) = Proc::spawn("master", &config, &log);
+        let addr = addr.expect("the master listens");
+        let config = net.master_config_at(&["tokyo"], addr);
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        net.issue(Role::Local, "tokyo", None);
+        let relay = recording_proxy(&net, addr, seen.clone()).await;
+        let tokyo = net.start_local("tokyo", any_port(), relay).await;
+        let clients = [
+            net.start_client("pc1.tokyo", "tokyo", "windows", tokyo.addr()).await,
+            net.start_client("pc2.tokyo", "tokyo", "linux", tokyo.addr()).await,
+        ];
+        let to_master = net.operator(addr, "master");
+
+        // Policies change every 150 ms; the local server uploads its
+        // statistics every 100 ms.
+        let changing = Arc::new(AtomicBool::new(true));
+        let writer = keep_changing(&to_master, &changing);
+        let syncing = async {
+            while changing.load(Ordering::SeqCst) {
+                let _ = tokyo.op(OpRequest::SyncNow).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let killer = async {
+            let mut acked_by_round = Vec::new();
+            for round in 0..4 {
+                tokio::time::sleep(Duration::from_millis(rng.random_range(500..1000))).await;
+                master.kill_9();
+                let (uploads, acked) = {
+                    let s = seen.lock().unwrap();
+                    (s.uploads.clone(), s.acked.clone())
+                };
+                acked_by_round.push(acked.len());
+
+                // Every acknowledged upload is in the global data store.
+                let store = Store::open(&net.dir().join("data/master"), Role::Master, "master")
+                    .expect("the store opens after a kill -9");
+                let state = store.master_load().unwrap();
+                for seq in &acked {
+                    let sites = &uploads[seq];
+                    assert!(
+                        state.history.iter().any(|u| &u.sites == sites),
+                        "round {round}: acknowledged upload {seq} lost"
+                    );
+                }
+                drop(store);
+                (master, _) = Proc::spawn("master", &config, &log);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            changing.store(false, Ordering::SeqCst);
+            acked_by_round
+        };
+        let (acked_revisions, (), acked_by_round) = tokio::join!(writer, syncing, killer);
+        assert!(acked_by_round.iter().any(|n| *n > 0), "no upload was ever acknowledged");
+        assert!(acked_revisions.len() > 4, "too few revisions acknowledged to test");
+
+        // Every revision an operator was told about is stored; none twice.
+        master.kill_9();
+        let store = Store::open(&net.dir().join("data/master"), Role::Master, "master").unwrap();
+        let state = store.master_load().unwrap();
+        let stored: Vec<u64> = state.revisions.iter().map(|h| h.revision().0).collect();
+        let distinct: BTreeSet<u64> = stored.iter().copied().collect();
+        assert_eq!(distinct.len(), stored.len(), "a revision stored twice");
+        for r in &acked_revisions {
+            assert!(distinct.contains(r), "acknowledged revision {r} lost");
+        }
+        drop(store);
+        (master, _) = Proc::spawn("master", &config, &log);
+
+        // It resumes: the clients converge on its last revision.
+        let OpResponse::Policies(list) =
+            operator::request(&to_master, &OpRequest::ListPolicies).await.unwrap()
+        else {
+            panic!("list")
+        };
+        let last = list[0].revision;
+        assert_eq!(Some(&last), distinct.iter().max(), "the master serves its last revision");
+        for (i, c) in clients.iter().enumerate() {
+            eventually("clients converge after the restarts", || async {
+                c.revision("antivirus").await == Some(last)
+            })
+            .await;
+            applied_once(c, &format!("client {i}"));
+        }
+        master.kill_9();
+    };
+    tokio::time::timeout(TEST_BOUND, test).await.expect("bounded in time");
+}
+
+/// The (policy, revision) pairs a client's log says it applied.
+fn applied_in_log(log: &std::path::Path) -> Vec<(String, u64)> {
+    let text = std::fs::read_to_string(log).unwrap();
+    text.lines()
+        .filter(|l| l.contains("policy applied"))
+        .filter_map(|l| {
+            let field = |k: &str| {
+                let at = l.find(&format!("{k}="))? + k.len() + 1;
+                l[at..].split_whitespace().next().map(str::to_string)
+            };
+            Some((field("policy")?, field("revision")?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Kill -9 of a client while policies change loses nothing it reported:
+/// after each kill its store holds at least the revision its server last
+/// acknowledged a report of; after each restart it resumes from its store,
+/// applies every revision exactly once across all its lives, and ends on
+/// the master's last revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_a_client_applies_nothing_twice() {
+    let seed = 20_261_205;
+    eprintln!("kill timings from seed {seed}");
+    let mut rng = rand_pcg::Pcg32::seed_from_u64(seed);
+    let test = async {
+        let net = Net::new();
+        let master = net.start_master(&["tokyo"]).await;
+        let tokyo = net.start_local("tokyo", any_port(), master.addr()).await;
+        let config = net.client_config("pc1.tokyo", "tokyo", "windows", tokyo.addr(), "tokyo");
+        let log = net.dir().join("pc1.tokyo.log");
+        let (mut client, _) = Proc::spawn("client", &config, &log);
+        let to_master = net.operator(master.addr(), "master");
+
+        let changing = Arc::new(AtomicBool::new(true));
+        let writer = keep_changing(&to_master, &changing);
+        let killer = async {
+            for round in 0..5 {
+                tokio::time::sleep(Duration::from_millis(rng.random_range(400..900))).await;
+                client.kill_9();
+
+                // What the server holds of the client's last acknowledged
+                // report, against what the client's store holds.
+                let one =
+                    OpRequest::Status { current: true, scope: OpScope::Client("pc1.tokyo".into()) };
+                let reported = match master.op(one).await {
+                    OpResponse::Status(v) => v
+                        .client
+                        .and_then(|c| c.applied.iter().find(|(p, _)| p == "antivirus").map(|a| a.1))
+                        .unwrap_or(0),
+                    _ => 0,
+                };
+                let store =
+                    Store::open(&net.dir().join("data/pc1.tokyo"), Role::Client, "pc1.tokyo")
+                        .expect("the store opens after a kill -9");
+                let state = store.client_load().unwrap();
+                let held = state.applied.iter().find(|e| e.id.as_str() == "antivirus");
+                let held = held.map_or(0, |e| e.revision.0);
+                assert!(
+                    held >= reported,
+                    "round {round}: the client reported r{reported} but its store holds r{held}"
+                );
+                drop(store);
+                (client, _) = Proc::spawn("client", &config, &log);
+            }
+            changing.store(false, Ordering::SeqCst);
+        };
+        tokio::join!(writer, killer);
+
+        // It ends on the master's last revision, and no revision was
+        // applied twice over all its lives.
+        let OpResponse::Policies(list) = master.op(OpRequest::ListPolicies).await else {
+            panic!("list")
+        };
+        let last = list[0].revision;
+        eventually("the client applies the last revision", || async {
+            applied_in_log(&log).iter().any(|(p, r)| p == "antivirus" && *r == last)
+        })
+        .await;
+        let applied = applied_in_log(&log);
+        let distinct: BTreeSet<&(String, u64)> = applied.iter().collect();
+        assert_eq!(distinct.len(), applied.len(), "a revision applied twice: {applied:?}");
+        assert!(applied.len() >= 2, "the client applied too little to test: {applied:?}");
+        client.kill_9();
+    };
+    tokio::time::timeout(TEST_BOUND, test).await.expect("bounded in time");
 }

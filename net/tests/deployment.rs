@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use tiersync_engine::message::ErrorCode;
 use tiersync_net::ids::Role;
 use tiersync_net::operator::{self, OpRequest, OpResponse, OpScope};
 
@@ -167,8 +168,10 @@ async fn client_certificate_from_another_ca_or_site_is_refused() {
     .await;
 }
 
-/// Garbage and an oversized frame each close only their own connection: a
-/// client connected to the same server keeps receiving policies.
+/// Garbage and an oversized frame each close only their own connection,
+/// promptly (well under the dead-peer timeout) and after an `Error` reply
+/// saying why; a client connected to the same server keeps its very
+/// connection and keeps receiving policies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_or_oversized_frame_closes_only_that_connection() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -176,11 +179,21 @@ async fn garbage_or_oversized_frame_closes_only_that_connection() {
     bounded(async {
         let net = Net::new();
         let master = net.start_master(&["tokyo"]).await;
-        let tokyo = net.start_local("tokyo", any_port(), master.addr()).await;
+        // A long dead-peer timeout, so that a close within it is the bad
+        // frame's doing and not silence's.
+        let dead_after = Duration::from_secs(30);
+        let path = net.local_config_with(
+            "tokyo",
+            any_port(),
+            master.addr(),
+            &[("dead_after", "\"30s\""), ("keepalive", "\"10s\"")],
+        );
+        let tokyo = net.start_local_from(&path).await;
         let pc = net.start_client("pc1.tokyo", "tokyo", "windows", tokyo.addr()).await;
         set(&master, policy("antivirus", &["windows"], &[])).await;
         eventually("revision 1 applied", || async { pc.revision("antivirus").await == Some(1) })
             .await;
+        assert_eq!(tokyo.metrics.sessions("pc1.tokyo"), 1);
 
         // Two connections with a genuine Tokyo client certificate.
         net.issue(Role::Client, "pc2.tokyo", Some("tokyo"));
@@ -191,25 +204,267 @@ async fn garbage_or_oversized_frame_closes_only_that_connection() {
         };
         let tls =
             tokio_rustls::TlsConnector::from(tiersync_net::pki::client_config(&files).unwrap());
-        for bad in [&[0u8, 0, 0, 5, 1, 0xff, 0xff, 0xff, 0xff][..], &[0xff, 0xff, 0xff, 0xff, 1]] {
+        // Garbage after a valid header, then a length far over the bound.
+        let cases = [
+            (&[0u8, 0, 0, 5, 1, 0xff, 0xff, 0xff, 0xff][..], ErrorCode::BadFrame),
+            (&[0xff, 0xff, 0xff, 0xff, 1][..], ErrorCode::BadFrame),
+        ];
+        for (bad, want) in cases {
             let tcp = tokio::net::TcpStream::connect(tokyo.addr()).await.unwrap();
             let name = rustls_pki_types::ServerName::try_from("tokyo").unwrap();
             let mut s = tls.connect(name, tcp).await.unwrap();
             s.write_all(bad).await.unwrap();
             s.flush().await.unwrap();
+            let sent = tokio::time::Instant::now();
             let mut rest = Vec::new();
-            let read = tokio::time::timeout(WAIT, s.read_to_end(&mut rest)).await;
-            assert!(read.is_ok(), "the server closed the connection");
+            let read = tokio::time::timeout(dead_after, s.read_to_end(&mut rest)).await;
+            assert!(read.is_ok(), "the server did not close the connection");
+            let took = sent.elapsed();
+            assert!(took < dead_after / 6, "closed after {took:?}, not promptly");
+
+            // What came before the close: an error reply.
+            let (reply, _) = tiersync_engine::codec::decode(&rest, 1 << 20)
+                .unwrap_or_else(|e| panic!("no decodable reply before the close: {e}"));
+            assert!(
+                matches!(reply, tiersync_engine::Message::Error { code, .. } if code == want),
+                "expected an Error {want:?} reply, got {reply:?}"
+            );
         }
 
-        // The other client's connection is untouched.
+        // The other client's connection is the same one and still works.
         let OpResponse::PolicySet(_) = set(&master, policy("antivirus", &["windows"], &[])).await
         else {
             panic!("refused")
         };
         eventually("revision 2 applied", || async { pc.revision("antivirus").await == Some(2) })
             .await;
-        let _ = operator::render;
+        assert_eq!(tokyo.metrics.sessions("pc1.tokyo"), 1, "the other client reconnected");
+        assert_eq!(pc.metrics.sessions("tokyo"), 1, "the other client reconnected");
+    })
+    .await;
+}
+
+/// `tiersync policy set --platform P` makes the file's parameters that
+/// platform's overlay and keeps the other platforms' overlays;
+/// `tiersync policy show --revision N` shows the revision asked for, from
+/// the master's history, and refuses one that does not exist. The
+/// requests are built from parsed command lines and sent as the CLI sends
+/// them, over an operator's TLS connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_set_platform_and_show_revision() {
+    use clap::Parser;
+    use tiersync_net::cli::{PolicyArgs, policy_request};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        policy: PolicyArgs,
+    }
+    let request = |line: &str| {
+        let args = Cli::try_parse_from(line.split_whitespace()).unwrap();
+        policy_request(&args.policy.command).unwrap()
+    };
+
+    bounded(async {
+        let net = Net::new();
+        let master = net.start_master(&["tokyo"]).await;
+        let tokyo = net.start_local("tokyo", any_port(), master.addr()).await;
+        let linux = net.start_client("pc1.tokyo", "tokyo", "linux", tokyo.addr()).await;
+        let op = net.operator(master.addr(), "master");
+        let file = |name: &str, text: &str| {
+            let path = net.dir().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let base = file(
+            "av.toml",
+            "platforms = [\"windows\", \"linux\", \"macos\"]\n[params]\nscan = \"daily\"\n",
+        );
+        let for_linux = file("linux.toml", "[params]\nheuristics = false\n");
+        let for_macos = file("macos.toml", "[params]\nsandbox = true\n");
+        let send = |line: String| {
+            let op = op.clone();
+            let req = request(&line);
+            async move { operator::request(&op, &req).await.unwrap() }
+        };
+
+        for (line, rev) in [
+            (format!("x set antivirus --file {base}"), 1),
+            (format!("x set antivirus --file {for_linux} --platform linux"), 2),
+            (format!("x set antivirus --file {for_macos} --platform macos"), 3),
+        ] {
+            let OpResponse::PolicySet(o) = send(line.clone()).await else { panic!("{line}") };
+            assert_eq!(o.revision, Some(rev), "{line}");
+        }
+
+        // The latest revision has both overlays and the global parameters.
+        let OpResponse::Policy(latest) = send("x show antivirus".into()).await else {
+            panic!("show")
+        };
+        assert_eq!(latest.summary.revision, 3);
+        assert_eq!(latest.params, r#"{"scan":"daily"}"#);
+        assert_eq!(
+            latest.platform_params,
+            r#"{"linux":{"heuristics":false},"macos":{"sandbox":true}}"#
+        );
+
+        // Revision 1, from the master's history, had neither.
+        let OpResponse::Policy(first) = send("x show antivirus --revision 1".into()).await else {
+            panic!("show --revision 1")
+        };
+        assert_eq!(first.summary.revision, 1);
+        assert_eq!(first.platform_params, "{}");
+        assert_eq!(first.history.len(), 3, "the history lists every revision");
+        let OpResponse::Policy(second) = send("x show antivirus --revision 2".into()).await else {
+            panic!("show --revision 2")
+        };
+        assert_eq!(second.platform_params, r#"{"linux":{"heuristics":false}}"#);
+        let missing = send("x show antivirus --revision 9".into()).await;
+        assert!(
+            matches!(&missing, OpResponse::Error(e) if e.contains("no revision 9")),
+            "{missing:?}"
+        );
+
+        // The Linux client enforces the last revision.
+        eventually("the linux client enforces revision 3", || async {
+            linux.revision("antivirus").await == Some(3)
+        })
+        .await;
+    })
+    .await;
+}
+
+/// SIGTERM stops a local server cleanly: it stops accepting, finishes the
+/// exchanges it started (far sooner than its 30 s bound: it does not wait
+/// the bound out), exits 0, and leaves a store that reopens and holds what
+/// it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_0_with_a_store_that_reopens() {
+    bounded(async {
+        let net = Net::new();
+        let master = net.start_master(&["tokyo"]).await;
+        let grace = &[("shutdown_grace", "\"30s\"")];
+        let path = net.local_config_with("tokyo", any_port(), master.addr(), grace);
+        let log = net.dir().join("tokyo.log");
+        let (mut local, addr) = Proc::spawn("local", &path, &log);
+        let pc = net.start_client("pc1.tokyo", "tokyo", "windows", addr.unwrap()).await;
+        set(&master, policy("antivirus", &["windows"], &[])).await;
+        eventually("revision 1 applied", || async { pc.revision("antivirus").await == Some(1) })
+            .await;
+
+        let asked = tokio::time::Instant::now();
+        let status = local.terminate(Duration::from_secs(25)).expect("the server exits");
+        assert!(status.success(), "exit status {status:?}");
+        let took = asked.elapsed();
+        assert!(took < Duration::from_secs(10), "took {took:?}: it waited out its bound");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains("stopping: no exchange in flight"), "{text}");
+
+        let store =
+            tiersync_net::store::Store::open(&net.dir().join("data/tokyo"), Role::Local, "tokyo")
+                .expect("the store reopens");
+        let (state, names) = store.local_load().expect("and reads");
+        assert_eq!(state.upto.0, 1);
+        assert_eq!(state.clients.len(), 1);
+        assert_eq!(names.values().next().map(String::as_str), Some("pc1.tokyo"));
+    })
+    .await;
+}
+
+/// A client that keeps asking but never reads is cut off once what is
+/// queued for it passes `send_queue_bytes`, at once rather than when its
+/// blocked write times out; the server's other client is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_does_not_read_is_cut_off_at_its_queue_bound() {
+    use tokio::io::AsyncWriteExt as _;
+
+    bounded(async {
+        let net = Net::new();
+        let master = net.start_master(&["tokyo"]).await;
+        // A write may block for 30 s and more (the handshake timeout is the
+        // grace of every write), and a silent peer is dead after 30 s; the
+        // queue bound must act well before either.
+        let path = net.local_config_with(
+            "tokyo",
+            any_port(),
+            master.addr(),
+            &[
+                ("send_queue_bytes", "\"2MiB\""),
+                ("handshake_timeout", "\"30s\""),
+                ("dead_after", "\"30s\""),
+                ("keepalive", "\"10s\""),
+            ],
+        );
+        let tokyo = net.start_local_from(&path).await;
+        let pc = net.start_client("pc1.tokyo", "tokyo", "windows", tokyo.addr()).await;
+        let mut big = policy("antivirus", &["windows"], &[]);
+        big.content = Some(tiersync_engine::Blob::from_bytes(vec![7; 32 << 10]));
+        set(&master, big).await;
+        eventually("revision 1 applied", || async { pc.revision("antivirus").await == Some(1) })
+            .await;
+
+        // A genuine Tokyo client that polls from revision 0 over and over,
+        // each answer 32 KiB, and reads nothing: the socket buffers fill
+        // (some megabytes), the server's write blocks, and the queue
+        // behind it grows to the bound.
+        net.issue(Role::Client, "pc2.tokyo", Some("tokyo"));
+        let files = tiersync_net::config::TlsFiles {
+            ca: net.pki().join("ca.pem"),
+            cert: net.pki().join("pc2.tokyo.pem"),
+            key: net.pki().join("pc2.tokyo.key"),
+        };
+        let tls =
+            tokio_rustls::TlsConnector::from(tiersync_net::pki::client_config(&files).unwrap());
+        // A small receive buffer, so that the server's writes block after
+        // a few megabytes rather than the tens a loopback socket grows to.
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.set_recv_buffer_size(8 << 10).unwrap();
+        let tcp = sock.connect(tokyo.addr()).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("tokyo").unwrap();
+        let mut s = tls.connect(name, tcp).await.unwrap();
+        let poll = tiersync_engine::codec::encode(&tiersync_engine::Message::Poll {
+            have: tiersync_engine::Revision(0),
+            site: tiersync_engine::Name::new("tokyo"),
+            platform: tiersync_engine::Name::new("windows"),
+        })
+        .unwrap();
+        eventually("three sessions open", || async { tokyo.metrics.open_sessions() == 3 }).await;
+        let started = tokio::time::Instant::now();
+        // Paced, so that the writer keeps up until the buffers are full and
+        // only then the queue grows.
+        for _ in 0..3000 {
+            if s.write_all(&poll).await.is_err() || s.flush().await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            if tokyo.metrics.open_sessions() < 3 {
+                break;
+            }
+        }
+
+        // The server ends the session while the peer still reads nothing
+        // and its write is blocked: three sessions (the master's, pc1's,
+        // pc2's) become two within seconds, not after the write's 30 s.
+        let mut open = tokyo.metrics.open_sessions();
+        for _ in 0..80 {
+            if open == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            open = tokyo.metrics.open_sessions();
+        }
+        let took = started.elapsed();
+        assert_eq!(
+            open, 2,
+            "the session of a peer that does not read is still open after {took:?}"
+        );
+        drop(s);
+
+        // The other client still gets policies.
+        set(&master, policy("antivirus", &["windows"], &[])).await;
+        eventually("revision 2 applied", || async { pc.revision("antivirus").await == Some(2) })
+            .await;
+        assert_eq!(tokyo.metrics.sessions("pc1.tokyo"), 1);
     })
     .await;
 }

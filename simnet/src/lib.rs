@@ -11,14 +11,18 @@
 //!
 //! - [`scenario`], [`units`]: the scenario file format.
 //! - [`build`]: from a scenario to nodes, sites and links.
+//! - [`nodes`]: the engine nodes' configurations, shared with `tiersync replay`.
 //! - [`queue`], [`link`], [`transport`], [`calendar`]: the network.
 //! - [`world`]: the event loop that drives the engine's nodes.
 //! - [`metrics`], [`output`]: what a run measures and reports.
+//! - [`frames`]: application bytes per link and kind, for `tiersync replay`.
 
 pub mod build;
 pub mod calendar;
+pub mod frames;
 pub mod link;
 pub mod metrics;
+pub mod nodes;
 pub mod output;
 mod prefetch;
 pub mod queue;

@@ -19,13 +19,14 @@ use tiersync_engine::message::Scope;
 use tiersync_engine::outbox::Observation;
 use tiersync_engine::stats::SecurityReport;
 use tiersync_engine::{
-    Blob, Client, ClientProfile, Local, LocalConfig, Master, MasterConfig, Message, MessageKind,
-    Name, NodeId, Outbox, PolicyChange, PolicyVerifier, ServeMode, StatusKind, Time, Timer,
+    Client, ClientProfile, Local, Master, Message, MessageKind, Name, NodeId, Outbox, StatusKind,
+    Time, Timer,
 };
 
-use crate::build::{self, Plan, ServerRef};
+use crate::build::{self, Plan};
 use crate::link::{Link, Transmission};
 use crate::metrics::{LinkTraffic, Observer};
+use crate::nodes::{self, INITIAL_PROPOSAL_BASE};
 use crate::output::{RunOutput, RunSummary};
 use crate::prefetch;
 use crate::queue::EventQueue;
@@ -80,6 +81,8 @@ pub struct TraceRow<'a> {
     pub kind: &'static str,
     /// Bytes on the wire.
     pub bytes: u64,
+    /// Bytes of the message's frame alone (application bytes).
+    pub frame_bytes: u64,
 }
 
 /// A scenario action scheduled at a time.
@@ -135,9 +138,6 @@ impl NodeState {
 /// enough that the lines are still cached when the event runs.
 const PREFETCH_AHEAD: usize = 4;
 
-/// Proposal ids of the initial policies, apart from change indices.
-const INITIAL_PROPOSAL_BASE: u64 = 1 << 40;
-
 /// Runs `scenario` and returns its summary and detail.
 pub fn run(scenario: &Scenario, opts: &RunOptions, hooks: &mut dyn Hooks) -> RunOutput {
     #[allow(clippy::disallowed_methods)] // Timing the run is the one wall-clock reading.
@@ -189,93 +189,19 @@ impl<'a> World<'a> {
     fn new(sc: &'a Scenario, opts: &RunOptions) -> World<'a> {
         let seed = opts.seed.unwrap_or(sc.seed);
         let plan = build::plan(sc, opts.strategy);
-        let secret = seeds::derive_key(seed, "master-key");
-        let signer = tiersync_engine::PolicySigner::from_secret(secret);
-        let verifier = PolicyVerifier::new(signer.public());
         let transport = TransportModel::default();
 
-        // The master.
-        let mut mcfg = MasterConfig::new(
-            NodeId(0),
-            plan.site_names[plan.root].clone(),
-            plan.site_names.clone(),
-            plan.children_of_master.clone(),
-            secret,
-        );
-        mcfg.client_mode = match opts.strategy {
-            Strategy::Flat => ServeMode::Full,
-            _ => ServeMode::Conditional,
-        };
-        mcfg.log_keep = sc.master.log_keep as usize;
-        mcfg.status_deadline = sc.local.status_deadline.into();
-        mcfg.stale_after = sc.local.stale_after.into();
-        let master = Master::new(mcfg);
-
-        // Local servers.
-        let locals: Vec<Local> = plan
-            .locals
+        // The nodes, configured where `tiersync replay` finds them too.
+        let set = nodes::node_set(sc, &plan, opts.strategy, seed);
+        let master = Master::new(set.master);
+        let locals: Vec<Local> = set.locals.into_iter().map(Local::new).collect();
+        let profiles = set.profiles;
+        let clients: Vec<Client> = set
+            .clients
             .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                let site = &sc.sites[l.site];
-                let id = NodeId(1 + i as u32);
-                let mut cfg = LocalConfig::new(
-                    id,
-                    plan.site_names[l.site].clone(),
-                    l.parent,
-                    site.timezone.clone(),
-                    verifier.clone(),
-                    seeds::derive(seed, "local", i as u64),
-                );
-                cfg.sync_window = tiersync_engine::schedule::DailyWindow {
-                    start_min: sc.local.sync_window.start_minute(),
-                    end_min: sc.local.sync_window.end_minute(),
-                };
-                cfg.policy_check = sc.local.policy_check.map(Into::into);
-                cfg.children = l.children.clone();
-                cfg.log_keep = sc.master.log_keep as usize;
-                cfg.stale_after = sc.local.stale_after.into();
-                cfg.request_timeout = cfg.request_timeout.max(sc.local.retry.into());
-                cfg.request_timeout = sc.local.retry.into();
-                Local::new(cfg)
-            })
+            .map(|c| Client::new(c.id, profiles[c.profile as usize].clone(), c.seed))
             .collect();
-
-        // Clients, one shared profile per (site, platform).
-        let inventory = Blob::filler(sc.client.inventory.bytes() as usize, seed);
-        let mut profiles = Vec::new();
-        let mut clients = Vec::with_capacity(plan.client_count as usize);
-        let mut client_profile = Vec::with_capacity(plan.client_count as usize);
-        for (site_idx, site) in sc.sites.iter().enumerate() {
-            for (platform, &count) in &site.clients {
-                let server = match plan.client_server[site_idx] {
-                    ServerRef::Master => NodeId(0),
-                    ServerRef::Local(i) => NodeId(1 + i as u32),
-                };
-                let profile = Arc::new(ClientProfile {
-                    site: plan.site_names[site_idx].clone(),
-                    platform: Name::new(platform),
-                    server,
-                    poll: sc.client.poll.into(),
-                    splay: sc.client.splay.into(),
-                    status_every: sc.client.status_every.into(),
-                    inventory: inventory.clone(),
-                    engine_version: sc.client.engine_version,
-                    threat_rate: 0.001,
-                    scan_every: Duration::from_secs(86_400),
-                    wake_splay: Duration::from_secs(60),
-                    verifier: verifier.clone(),
-                });
-                let pidx = profiles.len() as u32;
-                profiles.push(profile.clone());
-                for _ in 0..count {
-                    let id = NodeId(plan.client_base + clients.len() as u32);
-                    let cseed = seeds::derive(seed, "client", u64::from(id.0));
-                    clients.push(Client::new(id, profile.clone(), cseed));
-                    client_profile.push(pidx);
-                }
-            }
-        }
+        let client_profile: Vec<u32> = set.clients.iter().map(|c| c.profile).collect();
 
         let node_count = plan.client_base as usize + clients.len();
         let state: Vec<NodeState> = (0..node_count as u32)
@@ -516,6 +442,7 @@ impl<'a> World<'a> {
                 wan_links,
                 kind: kind.as_str(),
                 bytes: self.wire_bytes(from, to, kind, len),
+                frame_bytes: len,
             });
         }
         if to == NodeId(0)
@@ -688,18 +615,7 @@ impl<'a> World<'a> {
             Action::InitialPolicies => {
                 for (i, p) in self.sc.policies.iter().enumerate() {
                     self.obs.policy_defined(&p.id, &p.platforms);
-                    let change = PolicyChange {
-                        id: Name::new(&p.id),
-                        params: Some(build::params(&p.params)),
-                        content: Some(Blob::filler(
-                            p.content.bytes() as usize,
-                            seeds::derive(self.seed, "content", i as u64),
-                        )),
-                        platforms: Some(p.platforms.iter().map(|s| Name::new(s)).collect()),
-                        platform_params: Some(build::overlays(&p.platform_params)),
-                        site_params: Some(build::overlays(&p.site_params)),
-                        urgent: false,
-                    };
+                    let change = nodes::initial_change(self.sc, self.seed, i);
                     let now = self.node_now(NodeId(0));
                     let proposal = INITIAL_PROPOSAL_BASE + i as u64;
                     let _ = self.master.handle_set_policy(now, change, proposal, &mut self.out);
@@ -755,26 +671,10 @@ impl<'a> World<'a> {
     /// site is made at the master at the same moment.
     fn apply_change(&mut self, i: usize) {
         let c = &self.sc.changes[i];
-        let change = PolicyChange {
-            id: Name::new(&c.policy),
-            params: c.params.as_ref().map(build::params),
-            content: c.content.map(|size| {
-                let seed = seeds::derive(self.seed, "change-content", i as u64);
-                Blob::filler(size.bytes() as usize, seed)
-            }),
-            platforms: c.platforms.as_ref().map(|p| p.iter().map(|s| Name::new(s)).collect()),
-            platform_params: None,
-            site_params: None,
-            urgent: c.urgent,
-        };
+        let change = nodes::scenario_change(self.sc, self.seed, i);
         self.obs.change_made(i, self.now, c.platforms.as_deref());
-        let origin_site = self.sc.site_index(&c.origin).unwrap_or(self.plan.root);
-        let local = match self.strategy {
-            Strategy::Tiered => self.plan.locals.iter().position(|l| l.site == origin_site),
-            _ => None,
-        };
-        match local {
-            Some(l) if origin_site != self.plan.root => {
+        match nodes::change_origin(self.sc, &self.plan, self.strategy, i) {
+            Some(l) => {
                 let id = NodeId(1 + l as u32);
                 if !self.state[id.0 as usize].up {
                     return;

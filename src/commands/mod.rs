@@ -3,5 +3,6 @@
 pub mod check;
 pub mod compare;
 pub mod parallel;
+pub mod replay;
 pub mod run;
 pub mod sweep;

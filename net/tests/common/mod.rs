@@ -5,8 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,8 +81,13 @@ impl Net {
 
     /// `master.toml` with these local servers below.
     pub fn master_config(&self, children: &[&str]) -> PathBuf {
+        self.master_config_at(children, any_port())
+    }
+
+    /// `master.toml` listening at `listen` (a restart keeps its port).
+    pub fn master_config_at(&self, children: &[&str], listen: SocketAddr) -> PathBuf {
         let mut text = format!(
-            "name = \"master\"\nsite = \"hq\"\nlisten = \"127.0.0.1:0\"\n\
+            "name = \"master\"\nsite = \"hq\"\nlisten = \"{listen}\"\n\
              data_dir = \"data/master\"\npolicy_signing_key = \"pki/policy-signing.key\"\n\
              status_deadline = \"2s\"\n{}{TRANSPORT}",
             self.tls("master")
@@ -93,6 +100,18 @@ impl Net {
 
     /// A local server's config; its site is its name.
     pub fn local_config(&self, name: &str, listen: SocketAddr, parent: SocketAddr) -> PathBuf {
+        self.local_config_with(name, listen, parent, &[])
+    }
+
+    /// A local server's config with some transport settings replaced:
+    /// `("dead_after", "\"30s\"")`.
+    pub fn local_config_with(
+        &self,
+        name: &str,
+        listen: SocketAddr,
+        parent: SocketAddr,
+        transport: &[(&str, &str)],
+    ) -> PathBuf {
         if !self.pki().join(format!("{name}.pem")).exists() {
             self.issue(Role::Local, name, None);
         }
@@ -100,8 +119,9 @@ impl Net {
             "name = \"{name}\"\nsite = \"{name}\"\ntimezone = \"UTC\"\nlisten = \"{listen}\"\n\
              parent = \"{parent}\"\nparent_name = \"master\"\ndata_dir = \"data/{name}\"\n\
              policy_verify_key = \"pki/policy-signing.pub\"\npolicy_check = \"300ms\"\n\
-             request_timeout = \"2s\"\n{}{TRANSPORT}",
-            self.tls(name)
+             request_timeout = \"2s\"\n{}{}",
+            self.tls(name),
+            transport_with(transport)
         );
         self.write(&format!("{name}.toml"), text)
     }
@@ -146,7 +166,11 @@ impl Net {
     }
 
     pub async fn start_local(&self, name: &str, listen: SocketAddr, parent: SocketAddr) -> Node {
-        let cfg = config::load(&self.local_config(name, listen, parent)).unwrap();
+        self.start_local_from(&self.local_config(name, listen, parent)).await
+    }
+
+    pub async fn start_local_from(&self, path: &Path) -> Node {
+        let cfg = config::load(path).unwrap();
         let metrics = Metrics::new();
         let setup = setup::local(&cfg, Clock::wall(), metrics.clone()).unwrap();
         Node::started(setup, metrics).await
@@ -245,4 +269,98 @@ pub async fn set(node: &Node, change: PolicyChange) -> OpResponse {
 /// Any free port's address on loopback, for a server started next.
 pub fn any_port() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
+}
+
+/// [`TRANSPORT`] with some settings replaced.
+pub fn transport_with(changes: &[(&str, &str)]) -> String {
+    let mut text = TRANSPORT.to_string();
+    for (key, value) in changes {
+        let line = text.lines().find(|l| l.starts_with(&format!("{key} = "))).map(str::to_string);
+        match line {
+            Some(old) => text = text.replace(&old, &format!("{key} = {value}")),
+            None => text += &format!("{key} = {value}\n"),
+        }
+    }
+    text
+}
+
+/// A daemon running as a child process (`tiersync-node ROLE CONFIG`),
+/// killed when dropped: a test that panics leaves no process behind.
+pub struct Proc {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Starts `tiersync-node role config`, its log appended to `log`, and
+    /// waits until it has started: a server until it listens (its address
+    /// is returned), a client until it logs its start.
+    pub fn spawn(role: &str, config: &Path, log: &Path) -> (Proc, Option<SocketAddr>) {
+        let before = std::fs::read_to_string(log).map(|t| t.len()).unwrap_or(0);
+        let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_tiersync-node"))
+            .args([role, config.to_str().unwrap()])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .unwrap();
+        let proc = Proc { child: Some(child), log: log.to_owned() };
+        let marker = if role == "client" { "starting node=" } else { "listening addr=" };
+
+        // Polled every 50 ms, up to WAIT in all.
+        for _ in 0..WAIT.as_millis() / 50 {
+            let text = std::fs::File::open(log).map(BufReader::new).unwrap();
+            let mut seen = 0;
+            for line in text.lines().map_while(Result::ok) {
+                seen += line.len() + 1;
+                if seen <= before {
+                    continue;
+                }
+                if let Some(at) = line.find(marker) {
+                    let addr = line[at + marker.len()..].trim().parse().ok();
+                    return (proc, addr);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{role} {} did not start", config.display());
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// SIGKILL, and wait for it to be gone.
+    pub fn kill_9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM, then wait up to `bound` for it to exit.
+    pub fn terminate(&mut self, bound: Duration) -> Option<ExitStatus> {
+        let status = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -TERM failed");
+        let child = self.child.as_mut()?;
+        for _ in 0..bound.as_millis() / 20 {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
