@@ -23,7 +23,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tiersync_engine::message::Scope;
 use tiersync_engine::outbox::{Observation, Rejection, StatusAnswer};
-use tiersync_engine::stats::{PlatformStats, SiteStats};
+use tiersync_engine::stats::SiteStats;
 use tiersync_engine::{
     Message, MessageKind, Name, Node, NodeId, Outbox, PolicyId, Revision, StatusKind, Time, Timer,
     codec,
@@ -432,8 +432,8 @@ impl Driver {
 
     fn start(&mut self) -> Result<(), DaemonError> {
         info!(node = %self.name, id = %self.node.id(), "starting");
-        if let Persist::Local { store, .. } = &self.persist {
-            self.own_rejected = store.local_own_rejected()?;
+        if let Node::Local(l) = &self.node {
+            self.own_rejected = l.rejected_by_server();
         }
         self.step(|n, now, out| n.handle_start(now, out), None)
     }
@@ -617,7 +617,7 @@ impl Driver {
             observations.push(o);
         }
         self.persist(now, report_from, &observations)?;
-        self.count_own_refusals(&observations)?;
+        self.count_own_refusals()?;
 
         while let Some(t) = self.out.poll_transmit() {
             self.send(t.to, &t.msg);
@@ -638,80 +638,22 @@ impl Driver {
         Ok(())
     }
 
-    /// Counts, and commits, the revisions a local server refused from its
-    /// parent because they failed verification; the count travels up with
-    /// its statistics (see [`Driver::with_own_refusals`]).
-    fn count_own_refusals(&mut self, obs: &[Observation]) -> Result<(), DaemonError> {
+    /// Commits the number of revisions a local server refused from its
+    /// parent because they failed verification, whenever the engine's
+    /// count ([`Local::rejected_by_server`]) moved: it travels up in the
+    /// server's statistics and must survive a restart.
+    fn count_own_refusals(&mut self) -> Result<(), DaemonError> {
+        let Node::Local(l) = &self.node else { return Ok(()) };
         let Persist::Local { store, .. } = &mut self.persist else { return Ok(()) };
-        let refused = obs
-            .iter()
-            .filter(|o| {
-                matches!(o, Observation::Rejected { peer, reason: Rejection::Integrity(_) }
-                    if Some(*peer) == self.parent)
-            })
-            .count() as u64;
-        if refused > 0 {
-            self.own_rejected += refused;
-            store.set_local_own_rejected(self.own_rejected)?;
+        let refused = l.rejected_by_server();
+        if refused != self.own_rejected {
+            self.own_rejected = refused;
+            store.set_local_own_rejected(refused)?;
         }
         Ok(())
     }
 
-    /// A local server's statistics for its parent, with its own refusals
-    /// added to its site as the platform `@NAME` (no clients, only the
-    /// count): the engine's statistics count what clients refused, and
-    /// this is how the master's status learns that the server itself
-    /// refused a policy. Other messages are returned as they are.
-    fn with_own_refusals<'m>(&self, to: NodeId, msg: &'m Message) -> std::borrow::Cow<'m, Message> {
-        use std::borrow::Cow;
-        let site = match &self.node {
-            Node::Local(l) if self.own_rejected > 0 && Some(to) == self.parent => l.site().clone(),
-            _ => return Cow::Borrowed(msg),
-        };
-        // Into the site's entry; a server without clients has none, and a
-        // leaf server (no child servers, so every entry is its own site)
-        // then gets one.
-        let leaf = matches!(&self.node, Node::Local(l) if l.config().children.is_empty());
-        let now = self.clock.now();
-        let add = |sites: &mut Vec<SiteStats>| {
-            let stats =
-                PlatformStats { rejected_policies: self.own_rejected, ..Default::default() };
-            let platform = Name::new(&format!("@{}", self.name));
-            match sites.iter_mut().find(|s| s.site == site) {
-                Some(s) => {
-                    s.platforms.insert(platform, stats);
-                }
-                None if leaf => sites.push(SiteStats {
-                    site: site.clone(),
-                    as_of: now,
-                    platforms: BTreeMap::from([(platform, stats)]),
-                }),
-                None => {}
-            }
-        };
-        match msg {
-            Message::Sync { req, have, stats: Some(upload) } => {
-                let mut upload = upload.clone();
-                add(&mut upload.sites);
-                Cow::Owned(Message::Sync { req: *req, have: *have, stats: Some(upload) })
-            }
-            Message::StatusReply { query, sites, missing, client } if client.is_none() => {
-                let mut sites = sites.clone();
-                add(&mut sites);
-                Cow::Owned(Message::StatusReply {
-                    query: *query,
-                    sites,
-                    missing: missing.clone(),
-                    client: client.clone(),
-                })
-            }
-            _ => Cow::Borrowed(msg),
-        }
-    }
-
     fn send(&mut self, to: NodeId, msg: &Message) {
-        let msg = self.with_own_refusals(to, msg);
-        let msg = msg.as_ref();
 
         // One message to many peers (a fan-out, the same answer to many
         // clients) is encoded once. Equal messages encode equally: every
@@ -1181,6 +1123,7 @@ fn site_row(s: &SiteStats) -> SiteRow {
         stale: sum(|p| p.stale),
         threats: sum(|p| p.threats),
         rejected_policies: sum(|p| p.rejected_policies),
+        rejected_by_server: s.rejected_by_server,
     }
 }
 

@@ -164,6 +164,10 @@ pub struct SiteRow {
     pub threats: u64,
     /// Policy revisions refused by clients for failed verification.
     pub rejected_policies: u64,
+    /// Policy revisions the site's local server itself refused for failed
+    /// verification (a forgery between it and its parent).
+    #[serde(default)]
+    pub rejected_by_server: u64,
 }
 
 /// One client's latest report.
@@ -461,17 +465,28 @@ fn render_status(v: &StatusView) -> String {
                 s.stale.to_string(),
                 s.threats.to_string(),
                 s.rejected_policies.to_string(),
+                s.rejected_by_server.to_string(),
             ]
         })
         .collect();
     for m in &v.missing {
         let mut row = vec![m.clone(), "NO ANSWER".into()];
-        row.extend(std::iter::repeat_n("-".to_string(), 6));
+        row.extend(std::iter::repeat_n("-".to_string(), 7));
         rows.push(row);
     }
     out += &format!("{} status\n", v.kind);
     out += &table(
-        &["SITE", "AS_OF", "CLIENTS", "COMPLIANT", "FIREWALL_ON", "STALE", "THREATS", "REJECTED"],
+        &[
+            "SITE",
+            "AS_OF",
+            "CLIENTS",
+            "COMPLIANT",
+            "FIREWALL_ON",
+            "STALE",
+            "THREATS",
+            "REJECTED",
+            "SERVER_REJECTED",
+        ],
         &rows,
     );
     if !v.missing.is_empty() {

@@ -423,6 +423,7 @@ impl Store {
         state.upto = Revision(self.meta_u64("upto")?);
         state.stats_seq = self.meta_u64("stats_seq")?;
         state.stats_acked = self.meta_u64("stats_acked")?;
+        state.rejected_by_server = self.local_own_rejected()?;
 
         let mut names = BTreeMap::new();
         let mut stmt =

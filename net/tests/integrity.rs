@@ -236,7 +236,7 @@ async fn a_local_servers_own_refusal_reaches_the_masters_status() {
             async move {
                 let req = OpRequest::Status { current, scope: OpScope::Site("tokyo".into()) };
                 let OpResponse::Status(v) = master.op(req).await else { return 0 };
-                v.sites.iter().filter(|s| s.site == "tokyo").map(|s| s.rejected_policies).sum()
+                v.sites.iter().filter(|s| s.site == "tokyo").map(|s| s.rejected_by_server).sum()
             }
         };
         eventually("the refusal reaches the master's current status", || async {
