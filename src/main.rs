@@ -13,7 +13,11 @@ use tiersync_net::cli as net;
 /// Tiered security-policy distribution: simulate it, compare it with
 /// clients polling the centre, run it for real.
 #[derive(Parser)]
-#[command(name = "tiersync", version, about, long_about = None)]
+#[command(name = "tiersync", version, about, long_about = None, after_help = "Examples:\n  \
+    tiersync compare scenarios/figure-1.toml --out /tmp/fig1\n  \
+    tiersync run scenarios/figure-1.toml --strategy flat --set client.poll=15m --json\n  \
+    tiersync check scenarios/follow-the-sun.toml\n\n\
+    `tiersync COMMAND --help` shows each command's options and an example.")]
 struct Cli {
     /// Log more (repeat for trace); logs go to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -27,7 +31,8 @@ struct Cli {
 enum Command {
     /// Simulate a scenario under one strategy and print what it cost.
     #[command(
-        after_help = "Example:\n  tiersync run scenarios/figure-1.toml --strategy flat --json"
+        after_help = "Examples:\n  tiersync run scenarios/figure-1.toml --strategy flat --json\n  \
+            tiersync run scenarios/figure-1.toml --set client.poll=15m --set local.policy_check=off"
     )]
     Run(commands::run::RunArgs),
 
@@ -46,7 +51,11 @@ enum Command {
         tiersync sweep scenarios/figure-1.toml --set client.poll=15m,1h,4h\n  \
         tiersync sweep scenarios/figure-1.toml --set client.poll=15m,1h --list\n  \
         tiersync sweep scenarios/figure-1.toml --set client.poll=15m,1h --point 3\n  \
-        tiersync sweep scenarios/figure-1.toml --set client.poll=15m,1h --collect")]
+        tiersync sweep scenarios/figure-1.toml --set client.poll=15m,1h --collect\n  \
+        tiersync sweep scenarios/figure-1.toml --set client.poll=15m,1h --set seed=1,2,3\n\n\
+        Every point runs with the scenario's seed, so points differ only in their settings;\n\
+        a `seed` axis (last example) repeats each setting with other seeds. A point's row\n\
+        equals `tiersync run --json` with the same --set values and strategy.")]
     Sweep(commands::sweep::SweepArgs),
 
     /// Replay a scenario's nodes over real loopback TLS with compressed

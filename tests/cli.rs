@@ -75,13 +75,197 @@ fn check_fails_on_a_missing_file() {
     assert!(stderr.contains("no/such/scenario.toml"), "{stderr}");
 }
 
+/// The subcommands `tiersync <path> --help` lists under "Commands:",
+/// without clap's own `help`.
+fn subcommands(path: &[&str]) -> Vec<String> {
+    let mut args = path.to_vec();
+    args.push("--help");
+    let out = tiersync(&args);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let Some(start) = text.find("Commands:") else { return Vec::new() };
+    text[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
-fn every_command_has_help_with_an_example() {
-    for cmd in ["run", "check", "compare", "sweep", "replay"] {
-        let out = tiersync(&[cmd, "--help"]);
-        assert!(out.status.success(), "{cmd} --help");
+fn every_command_and_subcommand_has_help_with_an_example() {
+    // Walk the whole command tree as `--help` shows it, so that a new
+    // subcommand without an example fails here.
+    let mut queue: Vec<Vec<String>> = vec![Vec::new()];
+    let mut seen = 0;
+    while let Some(path) = queue.pop() {
+        let args: Vec<&str> = path.iter().map(String::as_str).collect();
+        let mut with_help = args.clone();
+        with_help.push("--help");
+        let out = tiersync(&with_help);
+        assert!(out.status.success(), "{with_help:?}");
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("Example"), "{cmd} --help shows an example:\n{text}");
+        assert!(
+            text.contains("Example"),
+            "`tiersync {}` --help has an example:\n{text}",
+            args.join(" ")
+        );
+        let usage = format!("tiersync {}", args.join(" "));
+        assert!(text.contains(usage.trim_end()), "the example uses the command:\n{text}");
+        for sub in subcommands(&args) {
+            let mut next = path.clone();
+            next.push(sub);
+            queue.push(next);
+        }
+        seen += 1;
+    }
+    // tiersync itself, 11 commands, pki's 2 and policy's 3 subcommands.
+    assert!(seen >= 17, "only {seen} commands found");
+    for cmd in ["run", "check", "compare", "sweep"] {
+        let text = String::from_utf8_lossy(&tiersync(&[cmd, "--help"]).stdout).into_owned();
         assert!(text.contains(&format!("tiersync {cmd} scenarios/")), "{text}");
     }
+}
+
+#[test]
+fn check_reports_every_key_error_and_counts_them() {
+    let path = scenario_file("many.toml", "splay = \"30m\"", "spaly = \"30m\"");
+    let text = std::fs::read_to_string(&path).unwrap().replacen("seed = 1\n", "seed = -1\n", 1);
+    let text = text.replacen("timezone = \"Asia/Tokyo\"\n", "", 1);
+    std::fs::write(&path, text).unwrap();
+    let (ok, _, stderr) = check(&path);
+    assert!(!ok);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 4, "three errors and their count:\n{stderr}");
+    assert!(lines[0].contains("many.toml:3:8: bad value for `seed`"), "{stderr}");
+    assert!(lines[0].contains("expected a whole number ≥ 0, found -1"), "{stderr}");
+    assert!(lines[1].contains("unknown key `spaly` in [client]; did you mean `splay`?"));
+    assert!(lines[2].contains("missing key `timezone` in [[site]] \"b\"; expected an IANA"));
+    assert_eq!(lines[3], "3 errors");
+}
+
+#[test]
+fn check_counts_in_words_that_agree() {
+    let path = scenario_file("plural.toml", "name = ", "name = ");
+    let (ok, stdout, _) = check(&path);
+    assert!(ok);
+    assert!(stdout.contains("2 policies, 2 changes, 1 fault, 7d"), "{stdout}");
+}
+
+/// A one-day scenario small enough for a debug build to run in seconds.
+const SMALL: &str = r#"
+name = "small"
+seed = 5
+start = "2026-03-02T00:00:00Z"
+duration = "1d"
+[master]
+site = "hq"
+[client]
+poll = "1h"
+splay = "30m"
+status_every = "2h"
+inventory = "2KiB"
+[local]
+sync_window = "02:00-04:00"
+policy_check = "6h"
+[[site]]
+name = "hq"
+timezone = "America/New_York"
+[[site]]
+name = "paris"
+parent = "hq"
+timezone = "Europe/Paris"
+clients = { windows = 60 }
+wan = { bandwidth = "20Mbit/s", latency = "40ms" }
+[[policy]]
+id = "antivirus"
+platforms = ["windows"]
+content = "50KiB"
+[[change]]
+at = "2026-03-02T05:00:00Z"
+policy = "antivirus"
+content = "60KiB"
+"#;
+
+fn small_file(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tiersync-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let path = dir.join("small.toml");
+    std::fs::write(&path, SMALL).expect("the file is written");
+    path
+}
+
+#[test]
+fn sweep_list_validates_its_settings_first() {
+    let path = small_file("list");
+    let p = path.to_str().unwrap();
+    let out = tiersync(&["sweep", p, "--set", "client.pol=15m", "--list"]);
+    assert!(!out.status.success(), "a misspelt key is refused before listing");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did you mean `client.poll`?"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing is listed");
+    let out = tiersync(&["sweep", p, "--set", "client.poll=15m,1x", "--list"]);
+    assert!(!out.status.success(), "a bad value in any setting is refused too");
+    let out = tiersync(&["sweep", p, "--set", "client.poll=15m,1h", "--list"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 6);
+}
+
+#[test]
+fn a_sweep_point_equals_run_with_the_same_settings() {
+    let path = small_file("point");
+    let p = path.to_str().unwrap();
+    let dir = path.parent().unwrap().join("sweep");
+    let d = dir.to_str().unwrap();
+    // Point 1 is the first setting (poll 2h) under flat-conditional.
+    let set = ["--set", "client.poll=2h,3h"];
+    let out = tiersync(&[&["sweep", p], &set[..], &["--point", "1", "--out", d, "-q"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let row = std::fs::read_to_string(dir.join("points/point-0001.csv")).unwrap();
+    let mut lines = row.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let values: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| values[head.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(col("strategy"), "flat-conditional");
+    assert_eq!(col("client.poll"), "2h");
+
+    let out = tiersync(&[
+        "run",
+        p,
+        "--set",
+        "client.poll=2h",
+        "--strategy",
+        "flat-conditional",
+        "--json",
+        "-q",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(col("trace_hash"), json["trace_hash"].as_str().unwrap());
+    assert_eq!(col("wan_bytes"), json["wan"]["bytes"].to_string());
+    assert_eq!(col("seed"), json["seed"].to_string(), "points use the scenario's seed");
+
+    // And another poll interval is another run.
+    let out = tiersync(&[
+        "run",
+        p,
+        "--set",
+        "client.poll=3h",
+        "--strategy",
+        "flat-conditional",
+        "--json",
+        "-q",
+    ]);
+    let other: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(other["trace_hash"], json["trace_hash"]);
+}
+
+#[test]
+fn run_refuses_a_bad_override() {
+    let path = small_file("badset");
+    let out = tiersync(&["run", path.to_str().unwrap(), "--set", "client.poll=15x", "-q"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("override `client.poll=15x`"), "{stderr}");
 }

@@ -76,11 +76,14 @@ pub struct PkiArgs {
 #[derive(Subcommand, Debug, Clone)]
 pub enum PkiCommand {
     /// Create a CA and the master's policy-signing key in DIR.
+    #[command(after_help = "Example:\n  tiersync pki init pki")]
     Init {
         /// Where to write them.
         dir: PathBuf,
     },
     /// Issue a certificate signed by the CA in DIR.
+    #[command(after_help = "Examples:\n  tiersync pki issue pki --role local --name tokyo\n  \
+        tiersync pki issue pki --role client --name pc1.tokyo --site tokyo")]
     Issue {
         /// The CA's directory; the certificate and key are written there.
         dir: PathBuf,
@@ -124,6 +127,8 @@ pub struct PolicyArgs {
 #[derive(Subcommand, Debug, Clone)]
 pub enum PolicyCommand {
     /// Create or change a policy from a TOML file.
+    #[command(after_help = "Examples:\n  tiersync policy set antivirus --file antivirus.toml\n  \
+        tiersync policy set antivirus --file linux.toml --platform linux")]
     Set {
         /// The policy's id.
         id: String,
@@ -135,8 +140,11 @@ pub enum PolicyCommand {
         platform: Option<String>,
     },
     /// List the policies held.
+    #[command(after_help = "Example:\n  tiersync policy list --config operator.toml --json")]
     List,
     /// Show one policy.
+    #[command(after_help = "Examples:\n  tiersync policy show antivirus\n  \
+        tiersync policy show antivirus --revision 3")]
     Show {
         /// The policy's id.
         id: String,

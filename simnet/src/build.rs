@@ -293,8 +293,9 @@ fn path(sc: &Scenario, wan: &[Option<usize>], lan: &[usize], a: usize, b: usize)
     hops
 }
 
-/// A site's business hours over the run, as UTC intervals.
-fn business_hours(sc: &Scenario, site: usize) -> Intervals {
+/// A site's business hours over the run, as UTC intervals (public so that
+/// a report can say what share of the run they cover).
+pub fn business_hours(sc: &Scenario, site: usize) -> Intervals {
     let tz = &sc.sites[site].timezone;
     let bh = &sc.business_hours;
     let days: Vec<jiff::civil::Weekday> = bh.days.iter().map(|d| d.to_jiff()).collect();

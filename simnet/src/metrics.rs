@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 use tiersync_engine::outbox::{Observation, Rejection};
-use tiersync_engine::{Client, ClientProfile, MessageKind, Name, NodeId, Time};
+use tiersync_engine::{Client, ClientProfile, Message, MessageKind, Name, NodeId, Time};
 
 use crate::build::Plan;
 use crate::link::Direction;
 use crate::output::{
-    KindSummary, MasterRow, MasterSummary, PropagationRow, PropagationSummary, QuerySummary,
-    RunDetail, SeriesRow, ServerSummary, SiteSummary, WanSummary,
+    FetchKind, FetchRow, KindSummary, MasterRow, MasterSummary, PropagationRow, PropagationSummary,
+    QuerySummary, RunDetail, SeriesRow, ServerSummary, SiteSummary, WanSummary,
 };
 use crate::scenario::Scenario;
 
@@ -115,6 +115,9 @@ pub struct Observer {
 
     site_names: Vec<Name>,
     syncs: Vec<(usize, f64)>,
+    fetches: Vec<FetchRow>,
+    /// (requesting node, request id) → its row in `fetches`, until answered.
+    open_fetches: BTreeMap<(u32, u32), usize>,
     sync_count: Vec<u64>,
     fresh: Vec<Fresh>,
     queries: Vec<QuerySummary>,
@@ -206,6 +209,8 @@ impl Observer {
             rows: Vec::new(),
             site_names: plan.site_names.clone(),
             syncs: Vec::new(),
+            fetches: Vec::new(),
+            open_fetches: BTreeMap::new(),
             sync_count: vec![0; sc.sites.len()],
             fresh: vec![Fresh { info: sc.start, since: sc.start, area_s2: 0.0 }; sc.sites.len()],
             queries: sc
@@ -348,6 +353,54 @@ impl Observer {
     /// The proposal id under which `origin` makes `change`.
     pub fn proposal_origin(&mut self, origin: NodeId, proposal: u64, change: usize) {
         self.proposals.insert((origin, proposal), change);
+    }
+
+    /// A message between servers was delivered: a local server's policy
+    /// request to its parent, or the parent's answer, becomes a row of
+    /// [`RunDetail::fetches`]. Only kept with the detail.
+    pub fn server_message(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        to: NodeId,
+        msg: &Message,
+        wire: u64,
+        plan: &Plan,
+    ) {
+        let is_local = |n: NodeId| n.0 != 0 && n.0 < plan.client_base;
+        if !self.keep_detail {
+            return;
+        }
+        let secs = now.0 as f64 / 1e9;
+        match msg {
+            Message::Sync { req, .. } | Message::Check { req, .. } if is_local(from) => {
+                let kind = match msg {
+                    Message::Sync { .. } => FetchKind::Sync,
+                    Message::Check { have, .. } if have.0 == 0 => FetchKind::Initial,
+                    _ => FetchKind::Check,
+                };
+                self.open_fetches.insert((from.0, *req), self.fetches.len());
+                self.fetches.push(FetchRow {
+                    site: plan.site_of(from),
+                    kind,
+                    at_unix: secs,
+                    answered_unix: None,
+                    reply_bytes: 0,
+                    revisions: 0,
+                    reply_in_business_hours: false,
+                });
+            }
+            Message::Policies { req, changes, .. } if is_local(to) => {
+                let Some(i) = self.open_fetches.remove(&(to.0, *req)) else { return };
+                let row = &mut self.fetches[i];
+                let business = plan.wan_link[row.site].map(|l| plan.business[l].contains(now));
+                row.answered_unix = Some(secs);
+                row.reply_bytes = wire;
+                row.revisions = u32::try_from(changes.policies().len()).unwrap_or(u32::MAX);
+                row.reply_in_business_hours = business.unwrap_or(false);
+            }
+            _ => {}
+        }
     }
 
     /// A status query was asked.
@@ -598,6 +651,7 @@ impl Observer {
                 .map(|c| format!("{} {} at {}", c.policy, c.origin, c.at))
                 .collect(),
             syncs: std::mem::take(&mut self.syncs),
+            fetches: std::mem::take(&mut self.fetches),
         };
         let parts = SummaryParts {
             wan,

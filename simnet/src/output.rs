@@ -213,6 +213,47 @@ pub struct RunDetail {
     pub changes: Vec<String>,
     /// Every scheduled synchronisation started: site index, Unix seconds.
     pub syncs: Vec<(usize, f64)>,
+    /// Every policy request a local server's parent received (syncs,
+    /// checks between syncs, the first fetch of a server holding nothing),
+    /// with the answer it got, in the order they were sent.
+    pub fetches: Vec<FetchRow>,
+}
+
+/// Why a local server asked its parent for policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FetchKind {
+    /// The scheduled synchronisation in its window (statistics up,
+    /// changes down).
+    Sync,
+    /// A lighter check for new policies between syncs, or a fetch outside
+    /// the schedule: after the parent's wake-up for an urgent change, or by
+    /// the server where a change was made, for the revision the master gave
+    /// it.
+    Check,
+    /// The first fetch of a server that holds no policy yet: at the start
+    /// of the run, every local server downloads the whole policy set.
+    Initial,
+}
+
+/// One policy request of a local server to its parent, and its answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FetchRow {
+    /// Site index of the requesting server.
+    pub site: usize,
+    /// What kind of request it was.
+    pub kind: FetchKind,
+    /// When it was sent, Unix seconds.
+    pub at_unix: f64,
+    /// When the parent sent its answer, Unix seconds; `None` if it never
+    /// answered (the request or the answer was lost, or the run ended).
+    pub answered_unix: Option<f64>,
+    /// Bytes on the wire of the answer, overhead included (0 unanswered).
+    pub reply_bytes: u64,
+    /// Policy revisions the answer carried (0: nothing new).
+    pub revisions: u32,
+    /// Whether the answer was sent in the business hours of the
+    /// requesting server's site.
+    pub reply_in_business_hours: bool,
 }
 
 /// A link of the simulated network.

@@ -188,11 +188,26 @@ impl Scenario {
         // kind and are read one by one below.
         let mut root = doc.root().clone();
         root.remove("fault");
-        let top = toml::de::Deserializer::from(Spanned::new(0..0, root));
-        let raw = ScenarioDoc::deserialize(top).map_err(|e| doc.de_error(&e))?;
-        let faults = read_faults(&doc)?;
+        let top = toml::de::Deserializer::from(Spanned::new(0..0, root.clone()));
+        let raw = ScenarioDoc::deserialize(top);
+        let faults = read_faults(&doc);
 
-        validate::build(&doc, raw, faults)
+        // Key-level errors anywhere in the file are reported together;
+        // the checks across keys below need a file without them.
+        match (raw, faults) {
+            (Ok(raw), Ok(faults)) => validate::build(&doc, raw, faults),
+            (raw, faults) => {
+                let mut errors = Vec::new();
+                if let Err(first) = raw {
+                    let all = doc
+                        .key_errors::<ScenarioDoc>(&Spanned::new(0..0, DeValue::Table(root)), &[]);
+                    errors.extend(if all.is_empty() { vec![doc.de_error(&first)] } else { all });
+                }
+                errors.extend(faults.err().unwrap_or_default());
+                Err(ScenarioError::from_list(errors)
+                    .unwrap_or_else(|| unreachable!("a failed read has an error")))
+            }
+        }
     }
 
     /// End of the run: `start + duration` (exclusive).
@@ -259,7 +274,8 @@ fn override_keys() -> Vec<String> {
 
 /// Reads each `[[fault]]`: its `kind` picks the struct, which then refuses
 /// keys that do not belong to that kind.
-fn read_faults(doc: &Document<'_>) -> Result<Vec<Fault>, ScenarioError> {
+/// Every fault's errors are collected, not only the first fault's.
+fn read_faults(doc: &Document<'_>) -> Result<Vec<Fault>, Vec<ScenarioError>> {
     let Some(value) = doc.root().get("fault") else {
         return Ok(Vec::new());
     };
@@ -267,20 +283,35 @@ fn read_faults(doc: &Document<'_>) -> Result<Vec<Fault>, ScenarioError> {
     let DeValue::Array(items) = value.get_ref() else {
         let (key, table) = doc.describe(&key_path!["fault"]);
         let message = "expected [[fault]] tables".to_owned();
-        return Err(ScenarioError::BadValue { at, key, table, message });
+        return Err(vec![ScenarioError::BadValue { at, key, table, message }]);
     };
     let mut faults = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        faults.push(read_fault(doc, i, item)?);
+        match read_fault(doc, i, item) {
+            Ok(f) => faults.push(f),
+            Err(e) => errors.extend(e),
+        }
     }
-    Ok(faults)
+    if errors.is_empty() { Ok(faults) } else { Err(errors) }
 }
 
-fn read_fault(
-    doc: &Document<'_>,
+fn read_fault<'a>(
+    doc: &Document<'a>,
     index: usize,
-    item: &Spanned<DeValue<'_>>,
-) -> Result<Fault, ScenarioError> {
+    item: &Spanned<DeValue<'a>>,
+) -> Result<Fault, Vec<ScenarioError>> {
+    read_fault_kind(doc, index, item).map_err(|e| vec![e])?
+}
+
+/// Reads the kind of a fault; on success, the result of reading the rest
+/// as that kind, with all of its key errors.
+#[allow(clippy::type_complexity)]
+fn read_fault_kind<'a>(
+    doc: &Document<'a>,
+    index: usize,
+    item: &Spanned<DeValue<'a>>,
+) -> Result<Result<Fault, Vec<ScenarioError>>, ScenarioError> {
     let DeValue::Table(table) = item.get_ref() else {
         let (key, table) = doc.describe(&key_path!["fault", index]);
         return Err(ScenarioError::BadValue {
@@ -298,6 +329,7 @@ fn read_fault(
             at: doc.locate(item.span().start),
             key: "kind".to_owned(),
             table: doc.table_name(&key_path!["fault", index]),
+            expected: Some(format!("one of {}", error::backticked(FAULT_KINDS))),
         });
     };
     let Some(kind_name) = kind.get_ref().as_str() else {
@@ -313,13 +345,28 @@ fn read_fault(
     // Deserialise the other keys as that kind's struct.
     let mut rest = table.clone();
     rest.remove("kind");
-    let de = ValueDeserializer::from(Spanned::new(item.span(), DeValue::Table(rest)));
+    let rest = Spanned::new(item.span(), DeValue::Table(rest));
+    let base = key_path!["fault", index];
+    fn read<'a, T: for<'de> Deserialize<'de>>(
+        doc: &Document<'a>,
+        rest: &Spanned<DeValue<'a>>,
+        base: &[document::Seg],
+        wrap: fn(T) -> Fault,
+    ) -> Result<Fault, Vec<ScenarioError>> {
+        match T::deserialize(ValueDeserializer::from(rest.clone())) {
+            Ok(t) => Ok(wrap(t)),
+            Err(first) => {
+                let all = doc.key_errors::<T>(rest, base);
+                Err(if all.is_empty() { vec![doc.de_error(&first)] } else { all })
+            }
+        }
+    }
     let fault = match kind_name {
-        "partition" => PartitionFault::deserialize(de).map(Fault::Partition),
-        "loss" => LossFault::deserialize(de).map(Fault::Loss),
-        "duplicate" => DuplicateFault::deserialize(de).map(Fault::Duplicate),
-        "crash" => CrashFault::deserialize(de).map(Fault::Crash),
-        "skew" => SkewFault::deserialize(de).map(Fault::Skew),
+        "partition" => read::<PartitionFault>(doc, &rest, &base, Fault::Partition),
+        "loss" => read::<LossFault>(doc, &rest, &base, Fault::Loss),
+        "duplicate" => read::<DuplicateFault>(doc, &rest, &base, Fault::Duplicate),
+        "crash" => read::<CrashFault>(doc, &rest, &base, Fault::Crash),
+        "skew" => read::<SkewFault>(doc, &rest, &base, Fault::Skew),
         other => {
             let (key, table) = doc.describe(&kind_path);
             return Err(ScenarioError::Invalid {
@@ -333,7 +380,7 @@ fn read_fault(
             });
         }
     };
-    fault.map_err(|e| doc.de_error(&e))
+    Ok(fault)
 }
 
 #[cfg(test)]

@@ -601,6 +601,9 @@ impl<'a> World<'a> {
             let len = u32::try_from(frame).unwrap_or(u32::MAX);
             self.queue.push(Time(t.0 + extra), Event::Deliver { from, to, len, msg: copy });
         }
+        if from.0 < self.plan.client_base && to.0 < self.plan.client_base {
+            self.obs.server_message(self.now, from, to, &msg, wire, &self.plan);
+        }
         let len = u32::try_from(frame).unwrap_or(u32::MAX);
         self.queue.push(t, Event::Deliver { from, to, len, msg: Box::new(msg) });
     }

@@ -214,11 +214,13 @@ fn fault_fields_depend_on_the_kind() {
     );
     assert_eq!(
         message_after("to = \"2026-03-04T09:00:00Z\"", ""),
-        "figure-1.toml:73:1: missing key `to` in [[fault]] #1 (partition)"
+        "figure-1.toml:73:1: missing key `to` in [[fault]] #1 (partition); expected an RFC 3339 \
+         time with a UTC offset, such as 2026-03-02T00:00:00Z"
     );
     assert_eq!(
         message_after("kind = \"partition\"\n", ""),
-        "figure-1.toml:73:1: missing key `kind` in [[fault]] #1"
+        "figure-1.toml:73:1: missing key `kind` in [[fault]] #1; expected one of `partition`, \
+         `loss`, `duplicate`, `crash`, `skew`"
     );
 }
 
@@ -240,7 +242,8 @@ fn other_values_and_syntax() {
     );
     assert_eq!(
         message_after("seed = 1\n", ""),
-        "figure-1.toml:1:1: missing key `seed` in the top level"
+        "figure-1.toml:1:1: missing key `seed` in the top level; expected a whole number ≥ 0, \
+         such as 1"
     );
     assert_eq!(
         message_after("seed = 1", "seed = = 1"),
@@ -306,4 +309,122 @@ fn bad_override_values_name_the_override() {
         "override `master.site=a`: `site` in [master]: the master must be at the root site \
          `hq` (the one without a parent), not at `a`"
     );
+}
+
+#[test]
+fn wrong_types_are_named_in_words() {
+    assert_eq!(
+        message_after("seed = 1\n", "seed = \"one\"\n"),
+        "figure-1.toml:3:8: bad value for `seed` in the top level: expected a whole number ≥ 0, \
+         found the string \"one\""
+    );
+    assert_eq!(
+        message_after("seed = 1\n", "seed = -3\n"),
+        "figure-1.toml:3:8: bad value for `seed` in the top level: expected a whole number ≥ 0, \
+         found -3"
+    );
+    assert_eq!(
+        message_after("windows = 800", "windows = \"many\""),
+        "figure-1.toml:42:23: bad value for `windows` in `clients` of [[site]] \"c\": expected a \
+         whole number from 0 to 4,294,967,295, found the string \"many\""
+    );
+    assert_eq!(
+        message_after("platforms = [\"windows\"]", "platforms = \"windows\""),
+        "figure-1.toml:53:13: bad value for `platforms` in [[policy]] \"firewall\": expected a \
+         list in square brackets, such as [\"a\", \"b\"], found the string \"windows\""
+    );
+    let poll = message_after("poll = \"1h\"", "poll = true");
+    assert!(poll.ends_with("found `true`"), "{poll}");
+    // No message speaks serde's type names.
+    for (from, to) in [
+        ("seed = 1\n", "seed = 1.5\n"),
+        ("id = \"firewall\"", "id = 5"),
+        ("platforms = [\"windows\"]", "platforms = { windows = 1 }"),
+        ("windows = 800", "windows = true"),
+    ] {
+        let m = message_after(from, to);
+        for word in ["u64", "u32", "a sequence", "a map", "invalid type"] {
+            assert!(!m.contains(word), "`{word}` in: {m}");
+        }
+    }
+}
+
+#[test]
+fn a_duplicate_key_is_named() {
+    assert_eq!(
+        message_after("heuristics = true", "heuristics = true, scan = \"weekly\""),
+        "figure-1.toml:49:47: invalid TOML: duplicate key `scan`: a key may be given only once \
+         in a table; remove one of them"
+    );
+    let header = message_after("origin = \"hq\"", "origin = \"hq\"\norigin = \"b\"");
+    assert!(header.contains("duplicate key `origin`"), "{header}");
+}
+
+#[test]
+fn a_missing_key_says_what_it_takes() {
+    assert_eq!(
+        message_after("timezone = \"Europe/London\"\n", ""),
+        "figure-1.toml:24:1: missing key `timezone` in [[site]] \"a\"; expected an IANA time \
+         zone name such as \"Europe/London\""
+    );
+    let window = message_after("sync_window = \"02:00-04:00\"", "");
+    assert!(window.ends_with("expected a local time-of-day window such as \"02:00-04:00\""));
+    let bandwidth = message_after("bandwidth = \"10Mbit/s\", ", "");
+    assert!(bandwidth.ends_with("expected a bandwidth such as \"50Mbit/s\""), "{bandwidth}");
+}
+
+#[test]
+fn every_key_error_of_a_file_is_reported() {
+    let text = FIGURE_1
+        .replacen("seed = 1\n", "seed = \"one\"\n", 1)
+        .replacen("splay = \"30m\"", "spaly = \"30m\"", 1)
+        .replacen("timezone = \"Asia/Tokyo\"\n", "", 1)
+        .replacen("loss = 0.002", "loss = 2", 1)
+        .replacen("kind = \"partition\"", "kind = \"partition\"\nrate = 3", 1)
+        .replacen("policy = \"firewall\"", "policy = \"firewall\"\nurgent = \"yes\"", 1);
+    let err = Scenario::from_str_named(&text, "figure-1.toml").unwrap_err();
+    let all = err.errors();
+    let lines: Vec<String> = all.iter().map(|e| e.to_string()).collect();
+    assert_eq!(lines.len(), 6, "{err}");
+    assert!(lines[0].starts_with("figure-1.toml:3:8: bad value for `seed`"), "{err}");
+    // The misspelt key is reported once, as unknown with its suggestion,
+    // not also as a missing `splay`.
+    assert!(lines[1].starts_with("figure-1.toml:12:1: unknown key `spaly`"), "{err}");
+    assert!(lines[2].contains("missing key `timezone` in [[site]] \"b\""), "{err}");
+    assert!(lines[3].contains("bad value for `loss` in `wan` of [[site]] \"c\""), "{err}");
+    assert!(lines[4].contains("bad value for `urgent` in [[change]] #2"), "{err}");
+    assert!(lines[5].contains("unknown key `rate` in [[fault]] #1 (partition)"), "{err}");
+    // In file order, then their count.
+    let locations: Vec<(usize, usize)> = lines
+        .iter()
+        .map(|l| {
+            let mut parts = l.split(':').skip(1);
+            let line = parts.next().unwrap().parse().unwrap();
+            (line, parts.next().unwrap().parse().unwrap())
+        })
+        .collect();
+    assert!(locations.windows(2).all(|w| w[0] < w[1]), "{locations:?}");
+    assert!(err.to_string().ends_with("\n6 errors"), "{err}");
+    assert!(matches!(err, ScenarioError::Several { .. }));
+}
+
+#[test]
+fn one_error_stays_one_error() {
+    let err = error_after("splay = \"30m\"", "spaly = \"30m\"");
+    assert!(matches!(err, ScenarioError::UnknownKey { .. }), "{err}");
+    assert_eq!(err.errors().len(), 1);
+}
+
+#[test]
+fn syntax_errors_are_reported_one_per_line() {
+    let text = FIGURE_1.replacen("seed = 1", "seed = = 1", 1).replacen(
+        "name = \"figure-1\"",
+        "name = \"figure-1\"\nname = \"x\"",
+        1,
+    );
+    let err = Scenario::from_str_named(&text, "figure-1.toml").unwrap_err();
+    let lines: Vec<String> = err.errors().iter().map(|e| e.to_string()).collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].contains("duplicate key `name`"), "{err}");
+    assert!(lines[1].starts_with("figure-1.toml:4:8: invalid TOML: extra `=`"), "{err}");
 }

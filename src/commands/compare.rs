@@ -234,4 +234,82 @@ mod tests {
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    /// Content sizes come from the scenario: every policy and change for a
+    /// relay, those of its platform for a client; the crossing is where
+    /// polling's per-client cost times clients meets replication's.
+    #[test]
+    fn break_even_counts_content_and_crosses_where_the_costs_meet() {
+        let sc = small();
+        let runs = run_all(&sc, &STRATEGIES, None, 3, true);
+        let cmp = Comparison { scenario: &sc, path: "small.toml".into(), runs };
+        let b = crate::report::series::break_even(&cmp).expect("two WAN links with clients");
+        let days = 1.0;
+        // antivirus 100 KiB at the start and 110 KiB after the change, for
+        // every platform here; the firewall change has no content.
+        let kib = 1024.0;
+        assert_eq!(b.content_replicated, 210.0 * kib / days);
+        assert_eq!(b.content_per_client, 210.0 * kib / days);
+        assert_eq!(b.links.len(), 2);
+        assert_eq!(b.links[0].clients_behind, 180);
+        let crossing = b.replication / b.polling_per_client;
+        assert!((b.crossing - crossing).abs() < 1e-9);
+        let total: f64 = b.links.iter().map(|l| l.polling_per_day).sum();
+        assert!((b.polling_per_client * 300.0 - total).abs() < 1e-6 * total);
+        assert_eq!(b.exchanges_per_client[0], 24.0, "hourly polls");
+        assert_eq!(b.exchanges_per_client[1], 12.0, "a report every 2h");
+    }
+
+    /// The exact delays of `propagation.csv` cover every applied pair, and
+    /// the summary's HDR percentiles lie at or up to 0.1% above them.
+    #[test]
+    fn propagation_csv_is_exact_and_the_percentiles_are_close_above_it() {
+        let sc = small();
+        let runs = run_all(&sc, &STRATEGIES, None, 3, true);
+        let cmp = Comparison { scenario: &sc, path: "small.toml".into(), runs };
+        assert_eq!(report::tables::delay_precision(&cmp), report::tables::DelayPrecision::Exact);
+        let dir = std::env::temp_dir().join(format!("tiersync-prop-{}", std::process::id()));
+        report::write(&cmp, &dir).expect("the report is written");
+        let mut csv = csv::Reader::from_path(dir.join("propagation.csv")).expect("the file");
+        let mut per_strategy: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+        for row in csv.records() {
+            let row = row.expect("a row");
+            let delay: f64 = row[4].parse().expect("seconds");
+            assert_eq!(row[4].split('.').nth(1).map(str::len), Some(3), "milliseconds");
+            let n: usize = row[5].parse().expect("a count");
+            per_strategy.entry(row[3].to_owned()).or_default().extend(vec![delay; n]);
+        }
+        for run in &cmp.runs {
+            let mut exact = per_strategy.remove(&run.summary.strategy).unwrap_or_default();
+            assert_eq!(exact.len(), run.detail.propagation.len());
+            exact.sort_by(f64::total_cmp);
+            let p = &run.summary.propagation_seconds;
+            for (q, hdr) in [(0.5, p.p50), (0.9, p.p90), (0.99, p.p99), (1.0, p.max)] {
+                let rank = ((q * exact.len() as f64).ceil() as usize).clamp(1, exact.len());
+                let below = exact[rank.saturating_sub(2)];
+                let above = exact[(rank).min(exact.len() - 1)];
+                assert!(hdr >= below - 0.001, "{q}: {hdr} < {below}");
+                assert!(hdr <= above * 1.001 + 0.001, "{q}: {hdr} > {above}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Tiered business-hours bytes split into checks, the first download
+    /// and syncs, never more than the run's business-hours total.
+    #[test]
+    fn business_hours_breakdown_adds_up() {
+        let sc = small();
+        let runs = run_all(&sc, &[Strategy::Tiered], None, 1, true);
+        let t = crate::report::series::business_traffic(&sc, &runs[0]);
+        assert_eq!(t.business, runs[0].summary.wan.business_hours_bytes);
+        assert!(t.checks + t.initial + t.syncs <= t.business);
+        assert!(t.check_hours.iter().sum::<u64>() <= t.checks);
+        // Checks every 6 h cannot all miss a 10-hour working day.
+        assert!(t.checks > 0, "{t:?}");
+        // Ten of the day's 24 hours at both sites (Osaka's Monday starts
+        // at 23:00 UTC on Sunday, its Tuesday at 23:00 UTC on Monday).
+        let share = crate::report::series::business_time_share(&sc);
+        assert!((share - 10.0 / 24.0).abs() < 1e-3, "{share}");
+    }
 }

@@ -43,6 +43,11 @@ pub struct RunArgs {
     /// Seed [default: the scenario's `seed`].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Override a scenario setting, as in `tiersync compare` and `tiersync
+    /// sweep` (repeatable): `--set client.poll=15m`. A sweep point's row
+    /// equals `run --json` with the same `--set` values.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = super::compare::parse_override)]
+    pub overrides: Vec<(String, String)>,
     /// Print exactly one JSON object on stdout instead of a summary.
     #[arg(long)]
     pub json: bool,
@@ -52,11 +57,6 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
-}
-
-/// Loads a scenario, turning its error into one readable message.
-pub fn load(path: &std::path::Path) -> anyhow::Result<Scenario> {
-    Scenario::load(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Runs one strategy with a progress bar and an optional trace file.
@@ -90,7 +90,7 @@ pub fn simulate(
 
 /// Runs the command.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let sc = load(&args.scenario)?;
+    let sc = super::compare::load(&args.scenario, &args.overrides)?;
     let strategy = args.strategy.map(Strategy::from).unwrap_or(sc.strategy);
     let opts = RunOptions { strategy, seed: args.seed, keep_detail: false };
     let out = simulate(&sc, &opts, args.quiet, args.trace.as_deref())?;

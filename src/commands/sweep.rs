@@ -6,6 +6,12 @@
 //! any subset with `--point N`, and `--collect` assembles the files into
 //! `sweep.csv` and the chart: that is how a sweep fans out on a batch
 //! scheduler (one array index per point) without any cluster code here.
+//!
+//! Every point runs with the scenario's seed (or the one a `--set seed=...`
+//! axis gives it), so points differ only in their settings: a difference
+//! between two points is the setting's effect, not another draw of the
+//! random splay and loss. Sweeping `seed` as an axis repeats every setting
+//! with other seeds, to see how much of a difference is chance.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,7 +35,9 @@ pub struct SweepArgs {
     /// The scenario file (TOML).
     pub scenario: PathBuf,
     /// A setting and the values to try, comma-separated (repeatable; the
-    /// grid is every combination): `--set client.poll=15m,1h,4h`.
+    /// grid is every combination): `--set client.poll=15m,1h,4h`. Every
+    /// point uses the scenario's seed, so points differ only in their
+    /// settings; `--set seed=1,2,3` repeats each setting with other seeds.
     #[arg(long = "set", value_name = "KEY=V1,V2,...", required = true, value_parser = parse_axis)]
     pub axes: Vec<(String, Vec<String>)>,
     /// Strategies to run at each setting (repeatable) [default: all three].
@@ -193,6 +201,13 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let points = grid(&args.axes, &strategies);
     let dir = args.out.clone().unwrap_or_else(|| Path::new("reports").join(&sc.name).join("sweep"));
 
+    // Every setting must load before anything runs or is listed, so a
+    // typo in the last value does not surface after hours of work, nor a
+    // misspelt key in an array job's list.
+    for p in points.iter().filter(|p| p.index % strategies.len() == 0) {
+        load(&args.scenario, &p.overrides).with_context(|| format!("setting {}", label(p)))?;
+    }
+
     // Listing: what an array job needs to know.
     if args.list {
         let mut text = String::new();
@@ -201,12 +216,6 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         }
         write_stdout(&text)?;
         return Ok(ExitCode::SUCCESS);
-    }
-
-    // Every setting must load before anything runs, so a typo in the
-    // last value does not surface after hours of work.
-    for p in points.iter().filter(|p| p.index % strategies.len() == 0) {
-        load(&args.scenario, &p.overrides).with_context(|| format!("setting {}", label(p)))?;
     }
     let points_dir = dir.join("points");
     std::fs::create_dir_all(&points_dir)

@@ -9,16 +9,18 @@ use tiersync_simnet::output::RunSummary;
 use tiersync_simnet::scenario::{CrashTarget, Fault, Scenario};
 
 use super::Comparison;
+use super::series;
 use super::tables::{self, SUMMARY_COLUMNS};
 use crate::commands::run::{bytes, dur};
 
 /// The charts, in report order: file stem, heading.
-pub const CHARTS: [(&str, &str); 5] = [
+pub const CHARTS: [(&str, &str); 6] = [
     ("wan-per-hour", "WAN bytes per hour"),
     ("local-day", "WAN use by hour of each site's local day"),
-    ("sync-timeline", "Sync windows and syncs on a 24-hour UTC clock"),
+    ("sync-timeline", "Sync windows, syncs and checks on a 24-hour UTC clock"),
     ("propagation-cdf", "Policy propagation delay"),
     ("master-load", "Master load per hour"),
+    ("break-even", "Polling against replication on one link"),
 ];
 
 /// The whole file.
@@ -29,9 +31,10 @@ pub fn report(cmp: &Comparison<'_>) -> String {
     md += &wrap(&describe(sc));
     md += "\n";
     md += &results(cmp);
+    md += &when_wan(cmp);
     md += &break_even(cmp);
     md += &charts(cmp);
-    md += FILES;
+    md += &files(cmp);
     md += &transport(cmp);
     md += &reproduce(cmp);
     md
@@ -228,11 +231,178 @@ fn results(cmp: &Comparison<'_>) -> String {
          busiest metering bucket (the scenario's `bucket`, one minute by default). \
          Propagation is the time from a change being made to an affected client \
          applying it, over every (change, client) pair; never-applied pairs had not applied \
-         when the run ended. Staleness is client-hours spent on an outdated policy. A \
-         reduction factor is flat's figure divided by the strategy's.",
+         when the run ended. Its percentiles and maximum come from an HDR histogram of the \
+         delays in milliseconds with three significant digits: each is the upper edge of \
+         its histogram bucket, so it lies at most 0.1% above the exact value that \
+         `propagation.csv` gives. Staleness is client-hours spent on an outdated policy. \
+         A reduction factor is flat's figure divided by the strategy's.",
     );
     md += "\n";
     md
+}
+
+/// The share of WAN bytes each strategy sends in business hours, and why
+/// the tiered design's land there when they do.
+fn when_wan(cmp: &Comparison<'_>) -> String {
+    let sc = cmp.scenario;
+    let mut md = String::from("### When the WAN is used\n\n");
+    let share = |part: u64, all: u64| if all == 0 { 0.0 } else { part as f64 * 100.0 / all as f64 };
+    let each: Vec<String> = cmp
+        .runs
+        .iter()
+        .map(|r| {
+            let w = &r.summary.wan;
+            format!(
+                "{} {:.0}% ({} of {})",
+                r.summary.strategy,
+                share(w.business_hours_bytes, w.bytes),
+                bytes(w.business_hours_bytes),
+                bytes(w.bytes)
+            )
+        })
+        .collect();
+    let bh = &sc.business_hours;
+    let mut text = format!(
+        "Share of each strategy's WAN bytes sent in business hours ({} local time, {}, at \
+         the site at the far end of each link): {}. ",
+        bh.window,
+        weekdays(&bh.days),
+        each.join("; ")
+    );
+    if cmp.runs.iter().any(|r| r.summary.strategy.starts_with("flat")) {
+        let _ = write!(
+            text,
+            "Business hours are {:.0}% of the run at these sites. Polling clients ask around \
+             the clock, so flat's share, mostly full downloads, stays near that; \
+             flat-conditional downloads only after a change, so its share also follows \
+             the local hour at which changes are made. ",
+            series::business_time_share(sc) * 100.0
+        );
+    }
+    if let Some(t) = cmp.runs.iter().find(|r| r.summary.strategy == "tiered") {
+        text += &tiered_business(sc, &series::business_traffic(sc, t));
+    }
+    md += &wrap(&text);
+    md += "\n";
+    md
+}
+
+/// A percentage for prose: whole numbers, and "under 1%" rather than a
+/// misleading 0% for a small share that is not nothing.
+struct Share(f64);
+
+impl std::fmt::Display for Share {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 > 0.0 && self.0 < 0.5 {
+            f.write_str("under 1%")
+        } else {
+            write!(f, "{:.0}%", self.0)
+        }
+    }
+}
+
+/// Days of the week as a reader writes them: "Monday to Friday", or a
+/// list.
+fn weekdays(days: &std::collections::BTreeSet<tiersync_simnet::scenario::Weekday>) -> String {
+    const NAMES: [&str; 7] =
+        ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+    let idx: Vec<usize> = days.iter().map(|d| *d as usize).collect();
+    let contiguous = idx.windows(2).all(|w| w[1] == w[0] + 1);
+    match (idx.first(), idx.last()) {
+        (Some(&a), Some(&b)) if contiguous && b > a + 1 => format!("{} to {}", NAMES[a], NAMES[b]),
+        _ => {
+            let names: Vec<&str> = idx.iter().map(|&i| NAMES[i]).collect();
+            if names.is_empty() { "no day".to_owned() } else { names.join(", ") }
+        }
+    }
+}
+
+/// Why the tiered run's business-hours bytes flow then: checks, the
+/// first download, syncs, and the rest.
+fn tiered_business(sc: &Scenario, t: &series::BusinessTraffic) -> String {
+    if t.business == 0 {
+        return format!(
+            "The tiered design sends nothing in business hours: local servers move policies \
+             in their {} window{}.",
+            sc.local.sync_window,
+            if sc.local.policy_check.is_some() {
+                " and checks find nothing new by day"
+            } else {
+                ""
+            }
+        );
+    }
+    let pct = |part: u64| Share(part as f64 * 100.0 / t.business as f64);
+    let mut parts = Vec::new();
+    if t.checks > 0 {
+        let mut p = match sc.local.policy_check {
+            Some(every) => format!(
+                "{} are answers to the checks between syncs (every {every}): a change \
+                 made outside the sync window reaches a site at its next check, whatever \
+                 the local hour",
+                pct(t.checks)
+            ),
+            None => format!(
+                "{} are answers to fetches outside the window (there are no scheduled \
+                 checks): a server where a change was made fetching the revision the \
+                 master gave it, or a wake-up for an urgent change",
+                pct(t.checks)
+            ),
+        };
+        let hours: Vec<usize> = (0..24).filter(|h| t.check_hours[*h] > 0).collect();
+        if let (Some(first), Some(last), Some(_)) =
+            (hours.first(), hours.last(), sc.local.policy_check)
+        {
+            let peak = (0..24).max_by_key(|h| (t.check_hours[*h], 24 - h)).unwrap_or(0);
+            let _ = write!(
+                p,
+                ", and the checks that brought new policies were answered between \
+                 {first:02}:00 and {:02}:00 local time, most bytes at {peak:02}:00",
+                last + 1
+            );
+        }
+        parts.push(p);
+    }
+    if t.initial > 0 {
+        let mut sites: Vec<String> =
+            t.initial_sites.iter().map(|(s, at)| format!("{at} at `{s}`")).collect();
+        sites.dedup();
+        let shown = sites.len().min(4);
+        let more = if sites.len() > shown {
+            format!(" and {} more", sites.len() - shown)
+        } else {
+            String::new()
+        };
+        parts.push(format!(
+            "{} the first download of the whole policy set when the run starts ({}{more}, \
+             local time)",
+            pct(t.initial),
+            sites[..shown].join(", ")
+        ));
+    }
+    if t.syncs > 0 {
+        parts.push(format!("{} syncs that ran into business hours", pct(t.syncs)));
+    }
+    let rest = t.business.saturating_sub(t.checks + t.initial + t.syncs);
+    if rest > 0 {
+        parts.push(format!(
+            "{} the rest (requests, statistics, acknowledgements, and the clients of \
+             sites without a local server)",
+            pct(rest)
+        ));
+    }
+    let mut text = format!(
+        "Tiered local servers synchronise in their {} window; of the tiered run's {} in \
+         business hours, {}.",
+        sc.local.sync_window,
+        bytes(t.business),
+        parts.join("; ")
+    );
+    if t.checks > 0 && sc.local.policy_check.is_some() {
+        text += " Checks off (`--set local.policy_check=off`) keep content to the window, at \
+                 the cost of up to a day of delay.";
+    }
+    text
 }
 
 /// One table row in readable units.
@@ -296,29 +466,50 @@ fn sentence(cmp: &Comparison<'_>, stem: &str) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let check = cmp.scenario.local.policy_check;
     match stem {
         "wan-per-hour" => format!(
             "WAN bytes per hour over every WAN link, one line per strategy ({}); the y axis \
              is logarithmic when the strategies differ by orders of magnitude, and hours \
-             without WAN traffic lie on its floor.",
+             without WAN traffic lie on its floor, marked \"none\".",
             each(&|s| format!("{} in all", bytes(s.wan.bytes)))
         ),
         "local-day" => format!(
             "For each site's WAN link, the mean share of its capacity used in each hour of \
              the site's local day: grey is the scenario's background load, each line a \
-             strategy's own traffic (busier direction), the yellow band business hours; the \
-             share of WAN bytes sent in business hours is {}.",
-            each(&|s| format!("{:.0}%", share(s)))
+             strategy's own traffic (busier direction), the amber band business hours, drawn \
+             over the rest; hours without traffic lie on the floor, marked \"none\". The \
+             share of WAN bytes sent in business hours is {}{}.",
+            each(&|s| format!("{:.0}%", share(s))),
+            match check {
+                Some(every) => format!(
+                    "; tiered traffic by day is its checks every {every}, which pull a \
+                     change as soon as it exists (see \"When the WAN is used\")"
+                ),
+                None => String::new(),
+            }
         ),
         "sync-timeline" => {
+            let tiered = cmp.runs.iter().find(|r| r.summary.strategy == "tiered");
             let syncs: u64 =
                 get("tiered").map(|s| s.sites.iter().map(|x| x.syncs).sum()).unwrap_or(0);
+            let fetches = || tiered.into_iter().flat_map(|r| &r.detail.fetches);
+            let checks =
+                fetches().filter(|f| f.kind == tiersync_simnet::output::FetchKind::Check).count();
+            let found = fetches()
+                .filter(|f| f.kind == tiersync_simnet::output::FetchKind::Check && f.revisions > 0)
+                .count();
             format!(
                 "One UTC day with a row per site: the blue band is the {} local sync window \
                  placed in UTC with real daylight-saving rules (a lighter edge shows a window \
-                 that moved during the run), and each dot one of the tiered run's {} syncs, \
-                 one height per day — the master's work spread over several points in 24 hours.",
-                cmp.scenario.local.sync_window, syncs
+                 that moved during the run), the amber outline the site's business hours; \
+                 each dot is one of the tiered run's {} syncs and each triangle one of its {} \
+                 checks between syncs, filled for the {} that brought new policies and so \
+                 carried content over the WAN; a square is a server's first download of the \
+                 whole policy set. Each day of the run has its own height in a row. Syncs \
+                 spread the master's work over several points in 24 hours; checks that find \
+                 content fall wherever a change happens to be made.",
+                cmp.scenario.local.sync_window, syncs, checks, found
             )
         }
         "propagation-cdf" => format!(
@@ -330,88 +521,127 @@ fn sentence(cmp: &Comparison<'_>, stem: &str) -> String {
                 dur(s.propagation_seconds.p99)
             ))
         ),
+        "break-even" => match series::break_even(cmp) {
+            Some(b) => format!(
+                "WAN bytes per day on one link against the clients behind it: polling \
+                 (orange, {} per client a day) rises with the clients, replication by one \
+                 local server (blue, {} a day) does not; they cross at {} clients (circled). \
+                 Each of the scenario's links is a dot (its polling cost) and a square (its \
+                 replication cost) at its number of clients. The dashed grey line counts \
+                 content alone ({} per client a day), as vendor sizing guides do; see the \
+                 break-even section for why the measured crossing lies elsewhere.",
+                bytes(b.polling_per_client.round() as u64),
+                bytes(b.replication.round() as u64),
+                thousands(b.crossing.ceil() as u64),
+                bytes(b.content_per_client.round() as u64),
+            ),
+            None => "No link has both a polling and a replication cost here.".to_owned(),
+        },
         _ => format!(
             "Messages (top) and bytes (bottom) handled by the master per hour, in and out \
-             together, one line per strategy ({}).",
+             together, one line per strategy ({}); the legend sits beside the plots. flat and \
+             flat-conditional exchange the same messages, a poll and its answer whether or \
+             not anything changed, so their message lines coincide: the dashed orange line \
+             lies on the red one.",
             each(&|s| format!("{} messages", thousands(tables::master_messages(s))))
         ),
     }
 }
 
 /// Per WAN link: how many clients polling would cost what replication
-/// costs, from the `sites` part of the JSON.
-///
-/// Polling's cost is `flat-conditional`'s (downloads only after a change,
-/// the fair baseline), per client behind the link; replication's is
-/// `tiered`'s traffic on the same link. A link with fewer clients than
-/// the break-even is cheaper to leave to polling.
+/// costs, from the `sites` part of the JSON; and why that number is not
+/// the one content sizes alone give.
 fn break_even(cmp: &Comparison<'_>) -> String {
-    let sc = cmp.scenario;
-    let get = |name: &str| cmp.runs.iter().map(|r| &r.summary).find(|s| s.strategy == name);
-    let (Some(poll), Some(tiered)) = (get("flat-conditional"), get("tiered")) else {
-        return String::new();
-    };
-
-    // Clients behind each site's link: its own and those of every site
-    // below it.
-    let mut behind: Vec<u64> = sc.sites.iter().map(|s| s.client_count()).collect();
-    for i in 0..sc.sites.len() {
-        let mut p = sc.sites[i].parent_index;
-        while let Some(j) = p {
-            behind[j] += sc.sites[i].client_count();
-            p = sc.sites[j].parent_index;
-        }
-    }
-    let mut md = String::from(
-        "### Break-even between polling and replication
-
-",
-    );
+    let Some(b) = series::break_even(cmp) else { return String::new() };
+    let mut md = String::from("### Break-even between polling and replication\n\n");
     md += &wrap(
         "Per WAN link: the traffic of `flat-conditional` (clients poll the master and download \
          only after a change) per client behind the link, against the traffic of `tiered` \
          (one local server replicates for them) on the same link over the whole run. Below \
-         the break-even number of clients, polling costs less WAN traffic than replication.",
+         the break-even number of clients, polling costs less WAN traffic than replication. \
+         Chart 6 draws the same numbers per day.",
     );
-    md += "\n| link | clients behind it | polling, per client | replication, whole link | \
-           break-even clients | cheaper here |\n|---|---|---|---|---|---|\n";
-    for (i, site) in sc.sites.iter().enumerate() {
-        let (Some(p), Some(t)) = (poll.sites.get(i), tiered.sites.get(i)) else { continue };
-        if site.wan.is_none() || behind[i] == 0 {
-            continue;
-        }
-        let per_client = (p.wan_bytes_up + p.wan_bytes_down) as f64 / behind[i] as f64;
-        let replication = t.wan_bytes_up + t.wan_bytes_down;
-        let even = if per_client > 0.0 { replication as f64 / per_client } else { f64::INFINITY };
-        let cheaper = if (behind[i] as f64) > even { "replication" } else { "polling" };
+    md += "\n| link | clients behind it | polling, per client a day | replication, whole link a \
+           day | break-even clients | cheaper here |\n|---|---|---|---|---|---|\n";
+    for l in &b.links {
+        let per_client = l.polling_per_day / l.clients_behind as f64;
+        let even =
+            if per_client > 0.0 { l.replication_per_day / per_client } else { f64::INFINITY };
+        let cheaper = if (l.clients_behind as f64) > even { "replication" } else { "polling" };
         let even_text =
             if even.is_finite() { thousands(even.ceil() as u64) } else { "—".to_owned() };
         let _ = writeln!(
             md,
             "| `{}` | {} | {} | {} | {even_text} | {cheaper} |",
-            site.name,
-            thousands(behind[i]),
+            l.site,
+            thousands(l.clients_behind),
             bytes(per_client.round() as u64),
-            bytes(replication),
+            bytes(l.replication_per_day.round() as u64),
         );
     }
+    md += "\n";
+    let [downloads, polls, reports] = b.per_client_parts;
+    let vendor = b.content_replicated / b.content_per_client.max(1e-9);
+    let client_day = downloads + polls + reports;
+    md += &wrap(&format!(
+        "Counting content alone, as vendor sizing guides do (content replicated a day over \
+         content one client needs a day: {} / {}), the break-even would be {} clients. \
+         Measured over all links it is {}, because a polling client costs more than its \
+         content: each day it sends {:.0} polls and {:.0} status reports, each exchange on a \
+         new TCP and TLS connection with about {} of TCP/IP and TLS overhead (handshakes \
+         included), so of its {} a day on the wire {} are downloads, {} polls and their \
+         empty answers and {} reports and their acknowledgements. Replication pays those \
+         costs once per link, not once per client.",
+        bytes(b.content_replicated.round() as u64),
+        bytes(b.content_per_client.round() as u64),
+        thousands(vendor.ceil() as u64),
+        thousands(b.crossing.ceil() as u64),
+        b.exchanges_per_client[0],
+        b.exchanges_per_client[1],
+        bytes(b.overhead_per_exchange.round() as u64),
+        bytes(client_day.round() as u64),
+        bytes(downloads.round() as u64),
+        bytes(polls.round() as u64),
+        bytes(reports.round() as u64),
+    ));
     md += "\n";
     md
 }
 
 /// What each file of the report holds.
-const FILES: &str = "## Files\n\n\
+fn files(cmp: &Comparison<'_>) -> String {
+    let precision = match tables::delay_precision(cmp) {
+        tables::DelayPrecision::Exact => {
+            "exact to the millisecond, as measured (`delay_seconds` has three decimals; \
+             `clients` counts the pairs with exactly that delay, usually 1)"
+                .to_owned()
+        }
+        tables::DelayPrecision::Seconds => format!(
+            "in one-second bins (`delay_seconds` is the bin's start; `clients` counts the \
+             pairs in it), since exact delays would take more than {} rows",
+            thousands(tables::EXACT_ROWS_MAX as u64)
+        ),
+    };
+    let mut md = String::from(
+        "## Files\n\n\
 - `summary.csv`: the results table, exact.\n\
 - `sites.csv`: per site and strategy, the `sites` part of `tiersync run --json`: WAN \
 bytes up and down its link, business-hours bytes, peak utilisation, syncs and the age of \
 the master's view of the site.\n\
 - `timeseries.csv`: bytes and messages per one-hour bucket (start in UTC), strategy, \
 link (`wan:<site>` is the site's link to its parent, `lan:<site>` its LAN) and direction \
-(`down` from the parent, `up` towards it); hours without traffic are left out.\n\
-- `propagation.csv`: per change (numbered as above), client platform, site and strategy, \
-how many (change, client) pairs (`clients`) applied the change with a delay in each \
-one-minute bin (`delay_seconds` is the bin's start).\n\
-- `*.png`, `*.svg`: the charts above.\n\n";
+(`down` from the parent, `up` towards it); hours without traffic are left out.\n",
+    );
+    let _ = writeln!(
+        md,
+        "- `propagation.csv`: per change (numbered as above), client platform, site and \
+         strategy, the delays with which (change, client) pairs applied the change, {precision}."
+    );
+    md += "- `*.png`, `*.svg`: the charts above; the SVG files take the DejaVu Sans font \
+           they are drawn with from `DejaVuSans.ttf` beside them (its licence in \
+           `LICENSE-DejaVu.txt`).\n\n";
+    md
+}
 
 /// The transport overhead model every byte count includes.
 fn transport(cmp: &Comparison<'_>) -> String {

@@ -38,12 +38,13 @@ pub fn write(cmp: &Comparison<'_>, dir: &Path) -> anyhow::Result<()> {
     tables::write_csvs(cmp, dir)?;
 
     // Then the charts, in report order.
-    use charts::{delay, local_day, render, timeline, traffic};
+    use charts::{break_even, delay, local_day, render, timeline, traffic};
     render(&traffic::WanPerHour::new(cmp), dir, markdown::CHARTS[0].0)?;
     render(&local_day::LocalDayChart::new(cmp), dir, markdown::CHARTS[1].0)?;
     render(&timeline::Timeline::new(cmp), dir, markdown::CHARTS[2].0)?;
     render(&delay::DelayCdf::new(cmp), dir, markdown::CHARTS[3].0)?;
     render(&traffic::MasterLoad::new(cmp), dir, markdown::CHARTS[4].0)?;
+    render(&break_even::BreakEvenChart::new(cmp), dir, markdown::CHARTS[5].0)?;
 
     // And the text that ties them together.
     let md = dir.join("report.md");

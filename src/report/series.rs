@@ -156,3 +156,236 @@ pub fn delays_seconds(run: &RunOutput) -> Vec<f64> {
     v.sort_unstable();
     v.into_iter().map(|ms| ms as f64 / 1000.0).collect()
 }
+
+/// The WAN cost of one link under polling and under replication.
+#[derive(Clone, Debug)]
+pub struct LinkCost {
+    /// The site at the child end of the link.
+    pub site: String,
+    /// Clients behind the link: the site's own and every site's below it.
+    pub clients_behind: u64,
+    /// `flat-conditional`'s bytes on the link per day, both directions.
+    pub polling_per_day: f64,
+    /// `tiered`'s bytes on the link per day, both directions.
+    pub replication_per_day: f64,
+}
+
+/// Polling against replication: what each costs on a WAN link per day,
+/// and where they cross.
+///
+/// Polling's cost is `flat-conditional`'s (clients download only after a
+/// change, the fair baseline), which grows with the clients behind a
+/// link; replication's is `tiered`'s, one local server for them all,
+/// which does not. Per-day figures are the run's totals over its length,
+/// the initial download of the policy set included.
+#[derive(Clone, Debug)]
+pub struct BreakEven {
+    /// Every WAN link with clients behind it, in site order.
+    pub links: Vec<LinkCost>,
+    /// Polling bytes per client behind a link per day, over all links:
+    /// their polling bytes over their clients.
+    pub polling_per_client: f64,
+    /// Replication bytes per link per day, the mean over the links.
+    pub replication: f64,
+    /// Clients behind a link at which the two cost the same.
+    pub crossing: f64,
+    /// Policy content one client needs per day, on average: the content
+    /// sizes of the policies and changes for its platform, as the
+    /// scenario gives them, without any protocol around them.
+    pub content_per_client: f64,
+    /// Policy content a local server replicates per day: every policy
+    /// and change, whatever platform it is for.
+    pub content_replicated: f64,
+    /// Per polling client per day (`flat-conditional`, every client): bytes
+    /// on the wire of its downloads (answers to polls), of its polls, and
+    /// of its status reports with their acknowledgements.
+    pub per_client_parts: [f64; 3],
+    /// Polls and status reports per client per day.
+    pub exchanges_per_client: [f64; 2],
+    /// TCP/IP and TLS bytes per exchange (a poll or a report with its
+    /// answer), handshakes included: wire bytes over frame bytes.
+    pub overhead_per_exchange: f64,
+}
+
+/// The break-even of a comparison with both a `flat-conditional` and a
+/// `tiered` run and at least one WAN link with clients behind it.
+pub fn break_even(cmp: &crate::report::Comparison<'_>) -> Option<BreakEven> {
+    let sc = cmp.scenario;
+    let get = |name: &str| cmp.runs.iter().map(|r| &r.summary).find(|s| s.strategy == name);
+    let (poll, tiered) = (get("flat-conditional")?, get("tiered")?);
+    let days = sc.duration.as_duration().as_secs_f64() / 86_400.0;
+
+    // Clients behind each site's link: its own and those of every site
+    // below it.
+    let mut behind: Vec<u64> = sc.sites.iter().map(|s| s.client_count()).collect();
+    for i in 0..sc.sites.len() {
+        let mut p = sc.sites[i].parent_index;
+        while let Some(j) = p {
+            behind[j] += sc.sites[i].client_count();
+            p = sc.sites[j].parent_index;
+        }
+    }
+    let mut links = Vec::new();
+    for (i, site) in sc.sites.iter().enumerate() {
+        let (Some(p), Some(t)) = (poll.sites.get(i), tiered.sites.get(i)) else { continue };
+        if site.wan.is_none() || behind[i] == 0 {
+            continue;
+        }
+        links.push(LinkCost {
+            site: site.name.clone(),
+            clients_behind: behind[i],
+            polling_per_day: (p.wan_bytes_up + p.wan_bytes_down) as f64 / days,
+            replication_per_day: (t.wan_bytes_up + t.wan_bytes_down) as f64 / days,
+        });
+    }
+    if links.is_empty() {
+        return None;
+    }
+    let clients: u64 = links.iter().map(|l| l.clients_behind).sum();
+    let polling_per_client = links.iter().map(|l| l.polling_per_day).sum::<f64>() / clients as f64;
+    let replication = links.iter().map(|l| l.replication_per_day).sum::<f64>() / links.len() as f64;
+    let crossing =
+        if polling_per_client > 0.0 { replication / polling_per_client } else { f64::INFINITY };
+
+    // What the scenario's content alone would say: a revision carries its
+    // policy's whole current content, whatever changed.
+    let (replicated, per_client) = content_totals(sc);
+
+    // A polling client's day, from the message kinds of the whole run.
+    let total = sc.total_clients().max(1) as f64 * days;
+    let kind = |k: &str| poll.by_kind.get(k).cloned().unwrap_or_default();
+    let (pl, pu, rp, ra) =
+        (kind("poll"), kind("policy_update"), kind("report"), kind("report_ack"));
+    let exchanges = (pl.messages + rp.messages).max(1) as f64;
+    let wire = (pl.bytes + pu.bytes + rp.bytes + ra.bytes) as f64;
+    let frames = (pl.app_bytes + pu.app_bytes + rp.app_bytes + ra.app_bytes) as f64;
+    Some(BreakEven {
+        links,
+        polling_per_client,
+        replication,
+        crossing,
+        content_per_client: per_client / days,
+        content_replicated: replicated / days,
+        per_client_parts: [
+            pu.bytes as f64 / total,
+            pl.bytes as f64 / total,
+            (rp.bytes + ra.bytes) as f64 / total,
+        ],
+        exchanges_per_client: [pl.messages as f64 / total, rp.messages as f64 / total],
+        overhead_per_exchange: (wire - frames) / exchanges,
+    })
+}
+
+/// Content bytes over the run: what a local server replicates (every
+/// policy at the start and every change), and what one client needs on
+/// average (those for its platform).
+fn content_totals(sc: &Scenario) -> (f64, f64) {
+    use std::collections::BTreeMap;
+    let mut size: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut platforms: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut replicated = 0u64;
+    let mut per_platform: BTreeMap<&str, u64> = BTreeMap::new();
+    fn add<'s>(
+        bytes: u64,
+        on: &[&'s str],
+        replicated: &mut u64,
+        per_platform: &mut BTreeMap<&'s str, u64>,
+    ) {
+        *replicated += bytes;
+        for p in on {
+            *per_platform.entry(p).or_default() += bytes;
+        }
+    }
+    for p in &sc.policies {
+        size.insert(&p.id, p.content.bytes());
+        platforms.insert(&p.id, p.platforms.iter().map(String::as_str).collect());
+        add(p.content.bytes(), &platforms[p.id.as_str()], &mut replicated, &mut per_platform);
+    }
+    let mut changes: Vec<&tiersync_simnet::scenario::Change> = sc.changes.iter().collect();
+    changes.sort_by_key(|c| c.at);
+    for c in changes {
+        if let Some(bytes) = c.content {
+            size.insert(&c.policy, bytes.bytes());
+        }
+        if let Some(list) = &c.platforms {
+            platforms.insert(&c.policy, list.iter().map(String::as_str).collect());
+        }
+        let on = platforms.get(c.policy.as_str()).cloned().unwrap_or_default();
+        let bytes = size.get(c.policy.as_str()).copied().unwrap_or(0);
+        add(bytes, &on, &mut replicated, &mut per_platform);
+    }
+    let mut needed = 0u64;
+    for site in &sc.sites {
+        for (platform, n) in &site.clients {
+            needed += u64::from(*n) * per_platform.get(platform.as_str()).copied().unwrap_or(0);
+        }
+    }
+    (replicated as f64, needed as f64 / sc.total_clients().max(1) as f64)
+}
+
+/// Where one run's business-hours WAN bytes came from, for the sentence
+/// that says why they flow then.
+#[derive(Clone, Debug, Default)]
+pub struct BusinessTraffic {
+    /// WAN bytes of the run sent in the business hours of the site at the child end.
+    pub business: u64,
+    /// Business-hours bytes of answers to the first download of servers
+    /// that held nothing (the start of the run).
+    pub initial: u64,
+    /// Business-hours bytes of answers to checks between syncs.
+    pub checks: u64,
+    /// Business-hours bytes of answers to scheduled syncs.
+    pub syncs: u64,
+    /// Bytes of business-hours check answers that brought new revisions,
+    /// by the local hour of the site they were sent to.
+    pub check_hours: [u64; 24],
+    /// Sites whose first download fell in their business hours, with the
+    /// local time it was answered ("09:00").
+    pub initial_sites: Vec<(String, String)>,
+}
+
+/// The business-hours breakdown of `run`, from its fetch records.
+pub fn business_traffic(sc: &Scenario, run: &RunOutput) -> BusinessTraffic {
+    use tiersync_simnet::output::FetchKind;
+    let mut out =
+        BusinessTraffic { business: run.summary.wan.business_hours_bytes, ..Default::default() };
+    for f in run.detail.fetches.iter().filter(|f| f.reply_in_business_hours) {
+        let tz = &sc.sites[f.site].timezone;
+        let at = f.answered_unix.unwrap_or(f.at_unix).floor() as i64;
+        match f.kind {
+            FetchKind::Initial => {
+                out.initial += f.reply_bytes;
+                let local = tz.to_datetime(Time::from_secs(at).to_jiff());
+                let when = format!("{:02}:{:02}", local.hour(), local.minute());
+                out.initial_sites.push((sc.sites[f.site].name.clone(), when));
+            }
+            FetchKind::Check => {
+                out.checks += f.reply_bytes;
+                if f.revisions > 0 {
+                    out.check_hours[local_hour(tz, at)] += f.reply_bytes;
+                }
+            }
+            FetchKind::Sync => out.syncs += f.reply_bytes,
+        }
+    }
+    out
+}
+
+/// The share of the run that falls in business hours, averaged over the
+/// sites at the child end of WAN links (one-minute steps).
+pub fn business_time_share(sc: &Scenario) -> f64 {
+    let start = sc.start.as_secs();
+    let minutes = sc.duration.as_duration().as_secs() / 60;
+    let mut shares = Vec::new();
+    for (i, site) in sc.sites.iter().enumerate() {
+        if site.wan.is_none() {
+            continue;
+        }
+        let hours = tiersync_simnet::build::business_hours(sc, i);
+        let inside = (0..minutes)
+            .filter(|m| hours.contains(Time::from_secs(start + (*m as i64) * 60)))
+            .count();
+        shares.push(inside as f64 / minutes.max(1) as f64);
+    }
+    if shares.is_empty() { 0.0 } else { shares.iter().sum::<f64>() / shares.len() as f64 }
+}

@@ -137,32 +137,79 @@ fn write_timeseries(cmp: &Comparison<'_>, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Width of the delay bins of `propagation.csv`, milliseconds.
-///
-/// One row per (change, client) pair would make a file of a million rows
-/// for 50,000 clients; one-minute bins keep it to thousands, fine enough
-/// for delays that run from minutes to days.
-pub const DELAY_BIN_MS: u64 = 60_000;
+/// Most rows `propagation.csv` holds with exact delays: about 20 MB at
+/// some 36 bytes a row (follow-the-sun's 50,000 clients and five changes
+/// under three strategies make some 335,000). A comparison with more
+/// distinct (change, site, platform, delay) rows is written in one-second
+/// bins instead.
+pub const EXACT_ROWS_MAX: usize = 550_000;
 
-/// Applied (change, affected client) pairs: per change, site, platform and
-/// strategy, how many pairs (`clients`) had a delay in each one-minute bin
-/// (`delay_seconds` is the bin's start).
+/// How `propagation.csv` gives delays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DelayPrecision {
+    /// To the millisecond, as measured: `delay_seconds` has three
+    /// decimals and `clients` counts the pairs with exactly that delay.
+    Exact,
+    /// In one-second bins: `delay_seconds` is a whole second, the start
+    /// of the bin, and `clients` counts the pairs in it.
+    Seconds,
+}
+
+impl DelayPrecision {
+    /// Width of a delay bin, milliseconds.
+    fn bin_ms(self) -> u64 {
+        match self {
+            DelayPrecision::Exact => 1,
+            DelayPrecision::Seconds => 1000,
+        }
+    }
+
+    /// A delay as written in the file.
+    fn text(self, bin_start_ms: u64) -> String {
+        match self {
+            DelayPrecision::Exact => {
+                format!("{}.{:03}", bin_start_ms / 1000, bin_start_ms % 1000)
+            }
+            DelayPrecision::Seconds => (bin_start_ms / 1000).to_string(),
+        }
+    }
+}
+
+/// Applied (change, client) pairs of one run grouped by change, site,
+/// platform and delay bin, with their number, in that order.
+fn delay_rows(
+    run: &RunOutput,
+    bin_ms: u64,
+) -> std::collections::BTreeMap<(u16, u16, u8, u64), u64> {
+    let mut rows: std::collections::BTreeMap<(u16, u16, u8, u64), u64> = Default::default();
+    for r in &run.detail.propagation {
+        *rows.entry((r.change, r.site, r.platform, r.delay_ms / bin_ms * bin_ms)).or_default() += 1;
+    }
+    rows
+}
+
+/// Exact delays when the file stays under [`EXACT_ROWS_MAX`] rows, else
+/// one-second bins; the same for every run of the comparison.
+pub fn delay_precision(cmp: &Comparison<'_>) -> DelayPrecision {
+    let exact: usize = cmp.runs.iter().map(|r| delay_rows(r, 1).len()).sum();
+    if exact <= EXACT_ROWS_MAX { DelayPrecision::Exact } else { DelayPrecision::Seconds }
+}
+
+/// Applied (change, affected client) pairs: per change, client platform,
+/// site, strategy and delay, how many pairs (`clients`) applied the change
+/// with that delay, at the precision [`delay_precision`] picks.
 fn write_propagation(cmp: &Comparison<'_>, path: &Path) -> anyhow::Result<()> {
+    let precision = delay_precision(cmp);
     let mut w = writer(path)?;
     w.write_record(["change", "platform", "site", "strategy", "delay_seconds", "clients"])?;
     for run in &cmp.runs {
-        let mut bins: std::collections::BTreeMap<(u16, u16, u8, u64), u64> = Default::default();
-        for r in &run.detail.propagation {
-            let bin = r.delay_ms / DELAY_BIN_MS * DELAY_BIN_MS / 1000;
-            *bins.entry((r.change, r.site, r.platform, bin)).or_default() += 1;
-        }
-        for ((change, site, platform_index, bin), n) in bins {
+        for ((change, site, platform_index, bin), n) in delay_rows(run, precision.bin_ms()) {
             w.write_record([
                 (u32::from(change) + 1).to_string().as_str(),
                 platform(run, platform_index),
                 &cmp.scenario.sites[site as usize].name,
                 &run.summary.strategy,
-                &bin.to_string(),
+                &precision.text(bin),
                 &n.to_string(),
             ])?;
         }

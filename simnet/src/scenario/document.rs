@@ -14,7 +14,7 @@ use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
 use toml::de::{DeArray, DeTable, DeValue};
 
-use super::error::{Location, ScenarioError};
+use super::error::{Location, ScenarioError, humanise, key_form};
 
 /// One step of a path into the document.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,17 +70,37 @@ impl<'a> Document<'a> {
     pub(crate) fn parse(text: &'a str, file: &str) -> Result<Document<'a>, ScenarioError> {
         let mut doc =
             Document { file: file.to_owned(), text, root: DeTable::new(), overrides: Vec::new() };
-        match DeTable::parse(text) {
-            Ok(root) => {
-                doc.root = root.into_inner();
-                Ok(doc)
-            }
-            Err(e) => {
-                let at = doc.locate(e.span().map_or(0, |s| s.start));
-                let message = e.message().trim().replace('\n', "; ");
-                Err(ScenarioError::Syntax { at, message })
-            }
+        let (root, errors) = DeTable::parse_recoverable(text);
+        if errors.is_empty() {
+            doc.root = root.into_inner();
+            return Ok(doc);
         }
+
+        // Every syntax error the parser recovered from, each at its place;
+        // only the first of a line, since the rest of a broken line is
+        // usually the parser losing its footing rather than another error.
+        let mut errors: Vec<ScenarioError> = errors.iter().map(|e| doc.syntax_error(e)).collect();
+        let mut lines = std::collections::BTreeSet::new();
+        errors.retain(|e| match e {
+            ScenarioError::Syntax { at: Location::File { line, .. }, .. } => lines.insert(*line),
+            _ => true,
+        });
+        Err(ScenarioError::from_list(errors).unwrap_or_else(|| unreachable!("errors exist")))
+    }
+
+    /// A TOML syntax error, located, with the key named for a duplicate.
+    fn syntax_error(&self, e: &toml::de::Error) -> ScenarioError {
+        let span = e.span().unwrap_or(0..0);
+        let at = self.locate(span.start);
+        let mut message = e.message().trim().replace('\n', "; ");
+        if message == "duplicate key" {
+            let key = self.text.get(span).unwrap_or("").trim().trim_matches('"');
+            message = format!(
+                "duplicate key `{key}`: a key may be given only once in a table; \
+                 remove one of them"
+            );
+        }
+        ScenarioError::Syntax { at, message }
     }
 
     /// The top-level table.
@@ -227,9 +247,20 @@ impl<'a> Document<'a> {
     /// Converts a serde error from deserialising this document into a
     /// located [`ScenarioError`].
     pub(crate) fn de_error(&self, err: &toml::de::Error) -> ScenarioError {
+        self.de_error_path(err).0
+    }
+
+    /// [`Document::de_error`], with the path of the value at fault (for a
+    /// missing key, of the table that lacks it).
+    fn de_error_path(&self, err: &toml::de::Error) -> (ScenarioError, Vec<Seg>) {
         let span = err.span().unwrap_or(0..0);
         let at = self.locate(span.start);
         let path = self.path_at(&span);
+        let error = self.de_error_inner(err, at, &path);
+        (error, path)
+    }
+
+    fn de_error_inner(&self, err: &toml::de::Error, at: Location, path: &[Seg]) -> ScenarioError {
         let message = err.message().trim().replace('\n', "; ");
         let quoted = backticked_words(&message);
 
@@ -239,15 +270,16 @@ impl<'a> Document<'a> {
             let key = quoted.first().cloned().unwrap_or_default();
             let expected: Vec<String> = quoted.iter().skip(1).cloned().collect();
             let suggestion = nearest(&key, expected.iter().map(String::as_str));
-            let (_, table) = self.describe(&path);
+            let (_, table) = self.describe(path);
             return ScenarioError::UnknownKey { at, key, table, suggestion, expected };
         }
         if message.starts_with("missing field") {
             let key = quoted.first().cloned().unwrap_or_default();
-            let table = self.table_name(&path);
-            return ScenarioError::MissingKey { at, key, table };
+            let table = self.table_name(path);
+            let expected = key_form(&key, &table).map(|f| f.words.to_owned());
+            return ScenarioError::MissingKey { at, key, table, expected };
         }
-        let mut message = message.replacen("unknown variant", "unknown value", 1);
+        let mut message = humanise(&message).replacen("unknown variant", "unknown value", 1);
         if message.starts_with("unknown value") {
             let given = quoted.first().cloned().unwrap_or_default();
             let options = quoted.iter().skip(1).map(String::as_str);
@@ -255,8 +287,43 @@ impl<'a> Document<'a> {
                 message.push_str(&format!("; did you mean `{s}`?"));
             }
         }
-        let (key, table) = self.describe(&path);
+        let (key, table) = self.describe(path);
         ScenarioError::BadValue { at, key, table, message }
+    }
+
+    /// Every key-level error of `value` (at `base` in the document) read
+    /// as a `T`, not only the first: after each error the value at fault is
+    /// set aside (an unknown key removed, a bad or missing value replaced
+    /// by a valid stand-in of its key) and the value is read again.
+    ///
+    /// Empty when `value` reads as a `T`. A known limit: an error whose
+    /// value has no stand-in (a missing key the format does not list, a
+    /// bad element of an array of tables) ends the search there, so errors
+    /// after it in the same pass are not reported until it is fixed.
+    pub(crate) fn key_errors<T: for<'de> Deserialize<'de>>(
+        &self,
+        value: &Spanned<DeValue<'a>>,
+        base: &[Seg],
+    ) -> Vec<ScenarioError> {
+        /// Enough passes for every key of a large file to be wrong once.
+        const MAX_PASSES: usize = 200;
+        let mut work = value.clone();
+        let mut errors: Vec<ScenarioError> = Vec::new();
+        for _ in 0..MAX_PASSES {
+            let de = toml::de::ValueDeserializer::from(work.clone());
+            let Err(err) = T::deserialize(de) else { break };
+            let (error, path) = self.de_error_path(&err);
+            let seen = errors.iter().any(|e| e.to_string() == error.to_string());
+            let rel = path.strip_prefix(base).map(<[Seg]>::to_vec);
+            let repaired = !seen && rel.is_some_and(|rel| repair(&mut work, &rel, &error));
+            if !seen {
+                errors.push(error);
+            }
+            if !repaired {
+                break;
+            }
+        }
+        errors
     }
 
     /// Sets `key` (dotted, already checked against the valid override keys)
@@ -298,6 +365,77 @@ impl<'a> Document<'a> {
         table.insert(Spanned::new(span, Cow::Owned((*last).to_owned())), value);
         Ok(())
     }
+}
+
+/// Sets aside the value at `rel` (relative to `work`) that `error` is
+/// about, so that reading `work` again goes past it; false when it cannot.
+fn repair(work: &mut Spanned<DeValue<'_>>, rel: &[Seg], error: &ScenarioError) -> bool {
+    let stand_in = |key: &str, table: &str, span: Range<usize>| {
+        let form = key_form(key, table)?;
+        // Parsed from a 'static text, the stand-in borrows nothing.
+        let parsed = DeValue::parse(form.stand_in).ok()?.into_inner();
+        Some(Spanned::new(span, parsed))
+    };
+    match error {
+        ScenarioError::UnknownKey { key, .. } => {
+            // The path is the key's own; its parent is the table holding it.
+            let parent = match rel.last() {
+                Some(Seg::Key(k)) if k == key => &rel[..rel.len() - 1],
+                _ => rel,
+            };
+            match value_at(work, parent).map(Spanned::get_mut) {
+                Some(DeValue::Table(t)) => t.remove(key.as_str()).is_some(),
+                _ => false,
+            }
+        }
+        ScenarioError::MissingKey { key, table, .. } => {
+            let Some(target) = value_at(work, rel) else { return false };
+            let span = target.span();
+            let Some(value) = stand_in(key, table, span.clone()) else { return false };
+            let DeValue::Table(t) = target.get_mut() else { return false };
+            t.insert(Spanned::new(span, Cow::Owned(key.clone())), value);
+            true
+        }
+        ScenarioError::BadValue { key, table, .. } => {
+            let Some((last, parent)) = rel.split_last() else { return false };
+            let Some(target) = value_at(work, rel) else { return false };
+            let span = target.span();
+            if let Some(value) = stand_in(key, table, span.clone()) {
+                *target = value;
+                return true;
+            }
+            match (last, value_at(work, parent).map(Spanned::get_mut)) {
+                // An optional key: leave it out.
+                (Seg::Key(k), Some(DeValue::Table(t))) => t.remove(k.as_str()).is_some(),
+                // An element of a list of names: a string stands in.
+                (Seg::Index(i), Some(DeValue::Array(a))) => match a.get_mut(*i) {
+                    Some(item) if !item.get_ref().is_table() => {
+                        *item = Spanned::new(span, DeValue::String(Cow::Borrowed("x")));
+                        true
+                    }
+                    _ => false,
+                },
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// The value at `rel` below `work`, for changing it.
+fn value_at<'w, 'a>(
+    work: &'w mut Spanned<DeValue<'a>>,
+    rel: &[Seg],
+) -> Option<&'w mut Spanned<DeValue<'a>>> {
+    let mut value = work;
+    for seg in rel {
+        value = match (seg, value.get_mut()) {
+            (Seg::Key(k), DeValue::Table(t)) => t.get_mut(k.as_str())?,
+            (Seg::Index(i), DeValue::Array(a)) => a.get_mut(*i)?,
+            _ => return None,
+        };
+    }
+    Some(value)
 }
 
 /// Depth-first search for `target`, recording the deepest exact match and

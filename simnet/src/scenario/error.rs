@@ -80,7 +80,7 @@ pub enum ScenarioError {
     },
 
     /// A required key is absent.
-    #[error("{at}: missing key `{key}` in {table}")]
+    #[error("{at}: missing key `{key}` in {table}{}", expected_hint(expected))]
     MissingKey {
         /// The table that lacks the key.
         at: Location,
@@ -88,6 +88,9 @@ pub enum ScenarioError {
         key: String,
         /// The table that lacks it.
         table: String,
+        /// What the key takes, with an example (`an IANA time zone name
+        /// such as "Europe/London"`), when the format knows the key.
+        expected: Option<String>,
     },
 
     /// A value of the wrong type or form (a bad unit, a string for a number).
@@ -133,6 +136,209 @@ pub enum ScenarioError {
         /// Why it cannot be applied.
         message: String,
     },
+
+    /// More than one error in one file: every key-level error (unknown,
+    /// missing and bad keys) of every table, or every TOML syntax error the
+    /// parser could recover from, in file order. Shown one per line, then
+    /// their count.
+    #[error("{}", several(errors))]
+    Several {
+        /// The errors, each with its own location; never fewer than two.
+        errors: Vec<ScenarioError>,
+    },
+}
+
+impl ScenarioError {
+    /// One error for a list of them: the error itself when there is one,
+    /// [`ScenarioError::Several`] for more, sorted by place in the file
+    /// (overrides after the file) with repeats removed. `None` for none.
+    pub(crate) fn from_list(mut errors: Vec<ScenarioError>) -> Option<ScenarioError> {
+        // A misspelt key is also a missing one; its "did you mean" says it all.
+        let misspelt: Vec<(String, String)> = errors
+            .iter()
+            .filter_map(|e| match e {
+                ScenarioError::UnknownKey { table, suggestion: Some(s), .. } => {
+                    Some((table.clone(), s.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        errors.retain(|e| match e {
+            ScenarioError::MissingKey { table, key, .. } => {
+                !misspelt.iter().any(|(t, k)| t == table && k == key)
+            }
+            _ => true,
+        });
+        errors.sort_by_key(|e| e.sort_key());
+        errors.dedup_by(|a, b| a.to_string() == b.to_string());
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(ScenarioError::Several { errors }),
+        }
+    }
+
+    /// The errors this one stands for: itself, or each of [`Several`].
+    ///
+    /// [`Several`]: ScenarioError::Several
+    pub fn errors(&self) -> Vec<&ScenarioError> {
+        match self {
+            ScenarioError::Several { errors } => errors.iter().collect(),
+            other => vec![other],
+        }
+    }
+
+    /// Where the error is, for ordering: file errors by line and column,
+    /// then override errors, then the rest.
+    fn sort_key(&self) -> (u8, usize, usize) {
+        let at = match self {
+            ScenarioError::Syntax { at, .. }
+            | ScenarioError::UnknownKey { at, .. }
+            | ScenarioError::MissingKey { at, .. }
+            | ScenarioError::BadValue { at, .. }
+            | ScenarioError::Invalid { at, .. } => Some(at),
+            _ => None,
+        };
+        match at {
+            Some(Location::File { line, column, .. }) => (0, *line, *column),
+            Some(Location::Override { .. }) => (1, 0, 0),
+            None => (2, 0, 0),
+        }
+    }
+}
+
+/// The lines of several errors and their count.
+fn several(errors: &[ScenarioError]) -> String {
+    let mut out: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    out.push(format!("{} errors", errors.len()));
+    out.join("\n")
+}
+
+/// Formats "; expected ..." or nothing.
+fn expected_hint(expected: &Option<String>) -> String {
+    match expected {
+        Some(e) => format!("; expected {e}"),
+        None => String::new(),
+    }
+}
+
+/// What a key of the format takes, in words, and a valid stand-in value.
+///
+/// The words complete a "missing key" message. The stand-in (TOML text)
+/// takes the place of a missing or bad value while the rest of the file is
+/// checked, so that one error does not hide the others; it is never used
+/// to run anything, since a file with errors is refused.
+pub(crate) struct KeyForm {
+    /// "an IANA time zone name such as \"Europe/London\""
+    pub(crate) words: &'static str,
+    /// "\"UTC\""
+    pub(crate) stand_in: &'static str,
+}
+
+/// The form of `key` in the table named `table` (as [`Location`]-style
+/// table names: `[client]`, `[[site]] "a"`), for the keys that are
+/// required somewhere; `None` for keys this list does not know.
+pub(crate) fn key_form(key: &str, table: &str) -> Option<KeyForm> {
+    const INSTANT: &str = "an RFC 3339 time with a UTC offset, such as 2026-03-02T00:00:00Z";
+    const INSTANT_STAND_IN: &str = "2026-01-01T00:00:00Z";
+    let form = |words, stand_in| Some(KeyForm { words, stand_in });
+    match key {
+        "name" if table.contains("site") => {
+            form("a site name in quotes, such as \"tokyo\"", "\"x\"")
+        }
+        "name" => form("a short name in quotes, such as \"figure-1\"", "\"x\""),
+        "seed" => form("a whole number ≥ 0, such as 1", "0"),
+        "start" | "at" | "from" | "to" => form(INSTANT, INSTANT_STAND_IN),
+        "duration" => form("a duration such as \"7d\"", "\"1d\""),
+        "master" => form("a [master] table with `site`", "{ site = \"x\" }"),
+        "client" => form(
+            "a [client] table with `poll`, `splay`, `status_every` and `inventory`",
+            "{ poll = \"1h\", splay = \"0s\", status_every = \"1h\", inventory = \"1KiB\" }",
+        ),
+        "local" => form("a [local] table with `sync_window`", "{ sync_window = \"02:00-04:00\" }"),
+        "site" => form("a site name in quotes, such as \"hq\"", "\"x\""),
+        "poll" => form("a duration such as \"1h\"", "\"1h\""),
+        "splay" => form("a duration such as \"30m\" (\"0s\" for none)", "\"0s\""),
+        "status_every" => form("a duration such as \"1h\"", "\"1h\""),
+        "inventory" => form("a byte size such as \"4KiB\"", "\"1KiB\""),
+        "share" => form("a number from 0 to 1, such as 0.4", "0.5"),
+        "off" => form("a duration such as \"3d\"", "\"1d\""),
+        "every" => form("a duration such as \"8d\"", "\"2d\""),
+        "sync_window" => {
+            form("a local time-of-day window such as \"02:00-04:00\"", "\"02:00-04:00\"")
+        }
+        "timezone" => form("an IANA time zone name such as \"Europe/London\"", "\"UTC\""),
+        "bandwidth" => form("a bandwidth such as \"50Mbit/s\"", "\"1Mbit/s\""),
+        "latency" => form("a duration such as \"80ms\"", "\"1ms\""),
+        "id" => form("a policy id in quotes, such as \"antivirus\"", "\"x\""),
+        "platforms" => {
+            form("a list of platform names, such as [\"windows\", \"linux\"]", "[\"x\"]")
+        }
+        "policy" => form("a policy id in quotes, such as \"antivirus\"", "\"x\""),
+        "kind" if table.contains("fault") => form(
+            "one of \"partition\", \"loss\", \"duplicate\", \"crash\", \"skew\"",
+            "\"partition\"",
+        ),
+        "kind" => form("\"current\" or \"historical\"", "\"current\""),
+        "rate" => form("a number from 0 to 1, such as 0.01", "0"),
+        "node" if table.contains("skew") => form("\"local\" or \"clients\"", "\"local\""),
+        "node" => form("\"local\", \"clients\" or a share of clients from 0 to 1", "\"local\""),
+        "restart_after" => form("a duration such as \"10h\"", "\"1h\""),
+        "offset" => form("a signed duration such as \"-90s\" or \"+2m\"", "\"1s\""),
+        _ => None,
+    }
+}
+
+/// serde's wording of a wrong value (`invalid type: string "one",
+/// expected u64`) in words a scenario's author uses (`expected a whole
+/// number ≥ 0, found the string "one"`). Other messages are kept.
+pub(crate) fn humanise(message: &str) -> String {
+    let rest =
+        message.strip_prefix("invalid type: ").or_else(|| message.strip_prefix("invalid value: "));
+    let Some(rest) = rest else { return message.to_owned() };
+    let Some((found, expected)) = rest.rsplit_once(", expected ") else {
+        return message.to_owned();
+    };
+    format!("expected {}, found {}", expected_words(expected), found_words(found))
+}
+
+/// The expected part of a serde message, in words.
+fn expected_words(expected: &str) -> String {
+    let words = match expected {
+        "u8" => "a whole number from 0 to 255",
+        "u16" => "a whole number from 0 to 65,535",
+        "u32" => "a whole number from 0 to 4,294,967,295",
+        "u64" | "u128" | "usize" => "a whole number ≥ 0",
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" => "true or false",
+        "a string" | "string" => "a string in quotes",
+        "a character" | "char" => "a single character in quotes",
+        "a sequence" => "a list in square brackets, such as [\"a\", \"b\"]",
+        "a map" => "a table, such as { key = \"value\" }",
+        other if other.starts_with("struct ") => "a table",
+        other => return other.to_owned(),
+    };
+    words.to_owned()
+}
+
+/// The found part of a serde message, in words.
+fn found_words(found: &str) -> String {
+    let ticked = |prefix: &str| found.strip_prefix(prefix).map(|v| v.trim_matches('`').to_owned());
+    if let Some(s) = found.strip_prefix("string ") {
+        return format!("the string {s}");
+    }
+    if let Some(v) = ticked("integer ").or_else(|| ticked("floating point ")) {
+        return v;
+    }
+    if let Some(v) = ticked("boolean ") {
+        return format!("`{v}`");
+    }
+    match found {
+        "sequence" => "a list".to_owned(),
+        "map" => "a table".to_owned(),
+        other => other.to_owned(),
+    }
 }
 
 /// Formats "; did you mean `x`?" or the list of valid keys.

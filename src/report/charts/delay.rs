@@ -68,15 +68,19 @@ impl Figure for DelayCdf {
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, font(TITLE_PX))
             .margin(18)
+            .margin_right(48)
             .x_label_area_size(60)
             .y_label_area_size(100)
-            .build_cartesian_2d((lo..hi).log_scale().with_key_points(ticks), 0f64..1.0)?;
+            .build_cartesian_2d((lo..hi).log_scale().with_key_points(ticks), 0f64..1.04)?;
         chart
             .configure_mesh()
             .x_desc("delay (log scale)")
             .y_desc("share of (change, client) pairs applied")
             .x_label_formatter(&|x| super::seconds_label(*x))
-            .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
+            .y_labels(12)
+            .y_label_formatter(&|y| {
+                if *y <= 1.0 + 1e-9 { format!("{:.0}%", y * 100.0) } else { String::new() }
+            })
             .label_style(font(LABEL_PX))
             .axis_desc_style(font(AXIS_PX))
             .light_line_style(RGBColor(235, 235, 235))
@@ -93,7 +97,7 @@ impl Figure for DelayCdf {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(SeriesLabelPosition::LowerRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(font(LABEL_PX))

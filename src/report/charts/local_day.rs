@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{AXIS_PX, DrawResult, Figure, LABEL_PX, TITLE_PX, font, strategy_color};
+use super::{AXIS_PX, DrawResult, Figure, LABEL_PX, LogAxis, Mark, TITLE_PX, font, strategy_color};
 use crate::report::Comparison;
 use crate::report::series::{self, LocalDay};
 
@@ -12,6 +12,14 @@ use crate::report::series::{self, LocalDay};
 /// bytes a day on a fast link. Below that a strategy's traffic is nil for
 /// any practical purpose, and a log axis needs a floor.
 const MIN_FLOOR: f64 = 1e-10;
+
+/// The business-hours band: a translucent amber over everything, with an
+/// edge, so that it shows above the background load it lies on.
+const BAND_FILL: RGBAColor = RGBAColor(255, 193, 7, 0.15);
+/// The band's edge.
+const BAND_EDGE: RGBColor = RGBColor(191, 144, 0);
+/// The background load's grey.
+const BACKGROUND: RGBColor = RGBColor(185, 185, 185);
 
 /// Panels per row.
 const COLUMNS: usize = 3;
@@ -31,9 +39,10 @@ pub struct LocalDayChart {
     /// Business hours as local minutes [start, end); a window across
     /// midnight is two bands.
     business: Vec<(f64, f64)>,
-    /// Bottom of the share axis: the power of ten below the smallest share
-    /// drawn, so that the quietest strategy's hours still show.
-    floor: f64,
+    /// The share axis: its floor is a power of ten below the smallest
+    /// share drawn, so that the quietest strategy's hours still show, and
+    /// hours without traffic lie on it.
+    axis: LogAxis,
 }
 
 impl LocalDayChart {
@@ -63,9 +72,12 @@ impl LocalDayChart {
         let business = if s < e { vec![(s, e)] } else { vec![(s, 24.0), (0.0, e)] };
         let shares =
             panels.iter().flat_map(|p| p.lines.iter().flat_map(|(_, v)| v.iter().copied()));
-        let floor = super::log_bounds(shares).0.clamp(MIN_FLOOR, 1e-3);
+        let mut axis = LogAxis::share(shares);
+        if axis.floor < MIN_FLOOR || axis.floor > 1e-4 {
+            axis = LogAxis::share([axis.floor.clamp(MIN_FLOOR * 10.0, 1e-3)]);
+        }
         LocalDayChart {
-            floor,
+            axis,
             title: format!(
                 "{}: WAN link use by hour of each site's local day (mean over the run)",
                 sc.name
@@ -100,31 +112,17 @@ impl Figure for LocalDayChart {
 impl LocalDayChart {
     /// One legend for every panel, in a row above them.
     fn draw_legend<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-        let mut x = 40;
-        let y = 25;
-        let item = |area: &DrawingArea<DB, Shift>, x: i32, label: &str| {
-            area.draw(&Text::new(label.to_owned(), (x + 34, y - 10), font(LABEL_PX)))
-        };
-        area.draw(&Rectangle::new(
-            [(x, y - 8), (x + 26, y + 8)],
-            RGBColor(255, 236, 179).filled(),
-        ))?;
-        item(area, x, "business hours")?;
-        x += 220;
-        area.draw(&Rectangle::new(
-            [(x, y - 8), (x + 26, y + 8)],
-            RGBColor(170, 170, 170).filled(),
-        ))?;
-        item(area, x, "background load")?;
-        x += 240;
+        let mut items = vec![
+            (Mark::Band(BAND_FILL, BAND_EDGE), "business hours".to_owned()),
+            (Mark::Fill(BACKGROUND.to_rgba()), "background load".to_owned()),
+        ];
         if let Some(p) = self.panels.first() {
             for (name, _) in &p.lines {
                 let c = strategy_color(name);
-                area.draw(&PathElement::new([(x, y), (x + 26, y)], c.stroke_width(4)))?;
-                item(area, x, &format!("{name} policy traffic"))?;
-                x += 330;
+                items.push((Mark::Line(c, 4), format!("{name} policy traffic")));
             }
         }
+        super::draw_legend(area, (40, 6), 1420, &items)?;
         Ok(())
     }
 
@@ -133,62 +131,49 @@ impl LocalDayChart {
         panel: &Panel,
         area: &DrawingArea<DB, Shift>,
     ) -> DrawResult<DB> {
+        let axis = &self.axis;
         let mut chart = ChartBuilder::on(area)
             .caption(&panel.title, font(AXIS_PX))
             .margin(10)
             .x_label_area_size(50)
-            .y_label_area_size(95)
-            .build_cartesian_2d(0f64..24f64, (self.floor..1.0).log_scale())?;
+            .y_label_area_size(130)
+            .build_cartesian_2d(
+                0f64..24f64,
+                (axis.floor..axis.top).log_scale().with_key_points(axis.ticks.clone()),
+            )?;
         chart
             .configure_mesh()
             .x_desc("local hour")
-            .y_desc("share of line capacity")
+            .y_desc("share of line capacity (log)")
             .x_labels(7)
             .x_label_formatter(&|x| format!("{:02}", *x as u32))
-            .y_labels(8)
-            .y_label_formatter(&|y| share_label(*y))
+            .y_label_formatter(&|y| axis.label(*y, super::percent_label))
             .label_style(font(LABEL_PX - 3))
             .axis_desc_style(font(LABEL_PX - 1))
             .light_line_style(WHITE)
+            .bold_line_style(RGBColor(225, 225, 225))
             .draw()?;
 
-        // Business hours behind everything.
-        for &(s, e) in &self.business {
-            chart.draw_series(std::iter::once(Rectangle::new(
-                [(s, self.floor), (e, 1.0)],
-                RGBColor(255, 236, 179).filled(),
-            )))?;
-        }
-
         // Background load as a grey step area, policy traffic as steps.
-        let floor = self.floor;
         let steps = |v: &[f64; 24]| -> Vec<(f64, f64)> {
-            let at = |h: usize| v[h].max(floor);
+            let at = |h: usize| axis.clamp(v[h]);
             (0..24).flat_map(|h| [(h as f64, at(h)), (h as f64 + 1.0, at(h))]).collect()
         };
-        chart.draw_series(AreaSeries::new(
-            steps(&panel.background),
-            floor,
-            RGBColor(170, 170, 170).mix(0.7),
-        ))?;
+        chart.draw_series(AreaSeries::new(steps(&panel.background), axis.floor, BACKGROUND))?;
         for (name, share) in &panel.lines {
             let c = strategy_color(name);
-            chart.draw_series(LineSeries::new(steps(share), c.stroke_width(3)))?;
+            let width = super::line_width(name).min(5);
+            chart.draw_series(LineSeries::new(steps(share), c.stroke_width(width)))?;
+        }
+
+        // Business hours over everything, translucent and edged, so the
+        // band shows whatever lies below it.
+        for &(s, e) in &self.business {
+            let corners = [(s, axis.floor), (e, axis.top)];
+            chart.draw_series(std::iter::once(Rectangle::new(corners, BAND_FILL.filled())))?;
+            let edge = BAND_EDGE.stroke_width(2);
+            chart.draw_series(std::iter::once(Rectangle::new(corners, edge)))?;
         }
         Ok(())
-    }
-}
-
-/// A share of capacity as a percentage with as many digits as it needs.
-pub fn share_label(y: f64) -> String {
-    let pct = y * 100.0;
-    if pct >= 1.0 {
-        format!("{pct:.0}%")
-    } else if pct >= 0.01 {
-        let digits = (-pct.log10()).ceil().max(0.0) as usize;
-        format!("{pct:.digits$}%")
-    } else {
-        // Tiny shares in powers of ten: 1e-6% reads better than 0.000001%.
-        format!("{pct:.0e}%")
     }
 }

@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{AXIS_PX, DrawResult, Figure, LABEL_PX, TITLE_PX, font, strategy_color};
+use super::{AXIS_PX, DrawResult, Figure, LABEL_PX, Mark, TITLE_PX, font, strategy_color};
 
 /// One run of a sweep.
 #[derive(Clone, Debug)]
@@ -33,52 +33,89 @@ impl Figure for TradeOff {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-        let (x_lo, x_hi) = super::log_bounds(self.points.iter().map(|p| p.wan_bytes));
-        let (y_lo, y_hi, ticks) = super::time_axis(self.points.iter().map(|p| p.p99_seconds));
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, font(TITLE_PX))
+        // Ranges padded by a factor of three each way on the log axes, so
+        // that no point or label sits on the frame.
+        let pad = |v: f64, by: f64| if v > 0.0 { v * by } else { v };
+        let x = super::LogAxis::bytes(
+            self.points.iter().flat_map(|p| [pad(p.wan_bytes, 1.0 / 3.0), pad(p.wan_bytes, 3.0)]),
+        );
+        let ys =
+            self.points.iter().flat_map(|p| [pad(p.p99_seconds, 0.5), pad(p.p99_seconds, 2.0)]);
+        let (y_lo, y_hi, ticks) = super::time_axis(ys);
+        let (plot, key) = root.split_horizontally(root.dim_in_pixel().0 - 250);
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(&self.title, font(TITLE_PX - 4))
             .margin(24)
             .x_label_area_size(60)
             .y_label_area_size(110)
             .build_cartesian_2d(
-                (x_lo..x_hi).log_scale(),
+                (x.floor..x.top).log_scale().with_key_points(x.ticks.clone()),
                 (y_lo..y_hi).log_scale().with_key_points(ticks),
             )?;
         chart
             .configure_mesh()
             .x_desc("WAN bytes over the run (log scale)")
             .y_desc("p99 propagation delay (log scale)")
-            .x_label_formatter(&|x| super::bytes_label(*x))
+            .x_label_formatter(&|v| x.label(*v, super::bytes_label))
             .y_label_formatter(&|y| super::seconds_label(*y))
             .label_style(font(LABEL_PX))
             .axis_desc_style(font(AXIS_PX))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()?;
 
-        // Points by strategy, each labelled with its setting.
+        // Points first, then their labels, each at the first place around
+        // its point (right, left, above, below, further out) where it
+        // overlaps no point and no label already placed.
+        let at = |p: &TradePoint| (x.clamp(p.wan_bytes), p.p99_seconds.max(y_lo));
+        for p in &self.points {
+            let color = strategy_color(&p.strategy);
+            chart.draw_series(std::iter::once(Circle::new(at(p), 7, color.filled())))?;
+        }
+        let style = font(LABEL_PX - 3);
+        let mut taken: Vec<(i32, i32, i32, i32)> = self
+            .points
+            .iter()
+            .map(|p| {
+                let (px, py) = chart.backend_coord(&at(p));
+                (px - 8, py - 8, px + 8, py + 8)
+            })
+            .collect();
+        let (width, height) = plot.dim_in_pixel();
+        for p in &self.points {
+            let (px, py) = chart.backend_coord(&at(p));
+            let (w, h) = plot.estimate_text_size(&p.label, &style)?;
+            let (w, h) = (w as i32, h as i32);
+            let candidates = [
+                (12, -h / 2),
+                (-w - 12, -h / 2),
+                (-w / 2, -h - 12),
+                (-w / 2, 12),
+                (12, -h - 8),
+                (12, 8),
+                (-w - 12, -h - 8),
+                (-w - 12, 8),
+                (-w / 2, -2 * h - 14),
+                (-w / 2, h + 14),
+                (24, -h / 2 - h),
+                (24, h / 2),
+            ];
+            let free = |(dx, dy): (i32, i32)| {
+                let b = (px + dx, py + dy, px + dx + w, py + dy + h);
+                let inside = b.0 >= 0 && b.1 >= 0 && b.2 <= width as i32 && b.3 <= height as i32;
+                inside && taken.iter().all(|t| b.2 < t.0 || b.0 > t.2 || b.3 < t.1 || b.1 > t.3)
+            };
+            let (dx, dy) = candidates.into_iter().find(|c| free(*c)).unwrap_or(candidates[0]);
+            taken.push((px + dx, py + dy, px + dx + w, py + dy + h));
+            plot.draw(&Text::new(p.label.clone(), (px + dx, py + dy), style.clone()))?;
+        }
+
+        // The legend beside the plot.
         let mut names: Vec<&str> = self.points.iter().map(|p| p.strategy.as_str()).collect();
-        names.dedup();
         names.sort_unstable();
         names.dedup();
-        for name in names {
-            let color = strategy_color(name);
-            let mine = self.points.iter().filter(|p| p.strategy == name);
-            chart
-                .draw_series(mine.clone().map(|p| {
-                    let at = (p.wan_bytes.max(x_lo), p.p99_seconds.max(y_lo));
-                    EmptyElement::at(at)
-                        + Circle::new((0, 0), 7, color.filled())
-                        + Text::new(p.label.clone(), (10, -8), font(LABEL_PX - 3))
-                }))?
-                .label(name)
-                .legend(move |(x, y)| Circle::new((x + 10, y), 6, color.filled()));
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(font(LABEL_PX))
-            .draw()
+        let items: Vec<(Mark, String)> =
+            names.iter().map(|n| (Mark::Dot(strategy_color(n)), (*n).to_owned())).collect();
+        super::draw_legend(&key, (10, 60), 0, &items)?;
+        Ok(())
     }
 }

@@ -4,14 +4,30 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{AXIS_PX, DrawResult, Figure, LABEL_PX, TITLE_PX, font, strategy_color};
+use super::{AXIS_PX, DrawResult, Figure, LABEL_PX, LogAxis, Mark, TITLE_PX, font, strategy_color};
 use crate::report::Comparison;
 use crate::report::series;
+
+/// Width of the legend column right of the plot, pixels.
+const LEGEND_PX: u32 = 250;
 
 /// One strategy's hourly values.
 struct Line {
     name: String,
     values: Vec<f64>,
+    /// Drawn dashed over a wider line it coincides with.
+    dashed: bool,
+}
+
+impl Line {
+    fn mark(&self) -> Mark {
+        let color = strategy_color(&self.name);
+        if self.dashed {
+            Mark::Dashed(color, 3)
+        } else {
+            Mark::Line(color, super::line_width(&self.name).min(5))
+        }
+    }
 }
 
 /// Chart 1: WAN bytes per hour across the run.
@@ -32,6 +48,7 @@ impl WanPerHour {
                     .iter()
                     .map(|(b, _)| *b as f64)
                     .collect(),
+                dashed: false,
             })
             .collect();
         WanPerHour { title: format!("{}: WAN bytes per hour, all links", cmp.scenario.name), lines }
@@ -44,7 +61,8 @@ impl Figure for WanPerHour {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-        hourly_chart(root, &self.title, "bytes per hour", &self.lines, super::bytes_label)
+        let root = root.margin(12, 0, 0, 0).titled(&self.title, font(TITLE_PX))?;
+        hourly_chart(&root, "bytes per hour", &self.lines, Units::Bytes)
     }
 }
 
@@ -57,6 +75,10 @@ pub struct MasterLoad {
 
 impl MasterLoad {
     /// The chart of `cmp`.
+    ///
+    /// `flat` and `flat-conditional` exchange the same messages (a poll
+    /// that finds nothing new is still a poll and an answer), so the
+    /// conditional line is dashed over the plain one in the top panel.
     pub fn new(cmp: &Comparison<'_>) -> MasterLoad {
         let mut messages = Vec::new();
         let mut bytes = Vec::new();
@@ -64,10 +86,15 @@ impl MasterLoad {
             let per_hour = series::master_per_hour(cmp.scenario, r);
             let name = r.summary.strategy.clone();
             messages.push(Line {
+                dashed: name == "flat-conditional",
                 name: name.clone(),
                 values: per_hour.iter().map(|(m, _)| *m as f64).collect(),
             });
-            bytes.push(Line { name, values: per_hour.iter().map(|(_, b)| *b as f64).collect() });
+            bytes.push(Line {
+                name,
+                values: per_hour.iter().map(|(_, b)| *b as f64).collect(),
+                dashed: false,
+            });
         }
         MasterLoad {
             title: format!("{}: master load per hour (in + out)", cmp.scenario.name),
@@ -83,102 +110,122 @@ impl Figure for MasterLoad {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-        let root = root.titled(&self.title, font(TITLE_PX))?;
+        let root = root.margin(12, 0, 0, 0).titled(&self.title, font(TITLE_PX))?;
         let (top, bottom) = root.split_vertically(root.dim_in_pixel().1 / 2);
-        hourly_chart(&top, "", "messages per hour", &self.messages, super::count_label)?;
-        hourly_chart(&bottom, "", "bytes per hour", &self.bytes, super::bytes_label)
+        hourly_chart(&top, "messages per hour", &self.messages, Units::Count)?;
+        hourly_chart(&bottom, "bytes per hour", &self.bytes, Units::Bytes)
     }
 }
 
+/// What the y axis counts.
+#[derive(Clone, Copy)]
+enum Units {
+    Bytes,
+    Count,
+}
+
 /// A line per strategy over the hours of the run, on a log axis when the
-/// strategies differ by orders of magnitude. Hours without traffic sit on
-/// the bottom of a log axis, since zero has no place on it.
+/// strategies differ by orders of magnitude, with the legend in a column
+/// right of the plot. Hours without traffic sit on the log axis's floor,
+/// labelled "none", since zero has no place on it.
 fn hourly_chart<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
-    title: &str,
     y_desc: &str,
     lines: &[Line],
-    y_label: fn(f64) -> String,
+    units: Units,
 ) -> DrawResult<DB> {
+    let (plot, key) = area.split_horizontally(area.dim_in_pixel().0 - LEGEND_PX);
     let days = lines.iter().map(|l| l.values.len()).max().unwrap_or(1).max(1) as f64 / 24.0;
     let all = || lines.iter().flat_map(|l| l.values.iter().copied());
-    let mut b = ChartBuilder::on(area);
+    let mut b = ChartBuilder::on(&plot);
     b.margin(18).x_label_area_size(60).y_label_area_size(120);
-    if !title.is_empty() {
-        b.caption(title, font(TITLE_PX));
-    }
     let x_desc = "days since the start of the run (UTC); one point per hour";
     let day_ticks = days.ceil() as usize + 1;
+    let label: fn(f64) -> String = match units {
+        Units::Bytes => super::bytes_label,
+        Units::Count => super::count_label,
+    };
 
     if super::wants_log(all()) {
-        let (lo, hi) = super::log_bounds(all());
-        let mut chart = b.build_cartesian_2d(0f64..days, (lo..hi).log_scale())?;
+        let axis = match units {
+            Units::Bytes => LogAxis::bytes(all()),
+            Units::Count => LogAxis::count(all()),
+        };
+        let y_range = (axis.floor..axis.top).log_scale().with_key_points(axis.ticks.clone());
+        let mut chart = b.build_cartesian_2d(0f64..days, y_range)?;
         chart
             .configure_mesh()
             .x_desc(x_desc)
             .y_desc(format!("{y_desc} (log scale)"))
             .x_labels(day_ticks.max(2))
             .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| y_label(*y))
+            .y_label_formatter(&|y| axis.label(*y, label))
             .label_style(font(LABEL_PX))
             .axis_desc_style(font(AXIS_PX))
             .light_line_style(WHITE)
             .draw()?;
         for line in lines {
-            let color = strategy_color(&line.name);
-            let pts =
-                line.values.iter().enumerate().map(|(h, v)| ((h as f64 + 0.5) / 24.0, v.max(lo)));
-            chart
-                .draw_series(LineSeries::new(
-                    pts,
-                    color.stroke_width(super::line_width(&line.name)),
-                ))?
-                .label(line.name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 24, y)], color.stroke_width(4))
-                });
+            let pts = line
+                .values
+                .iter()
+                .enumerate()
+                .map(|(h, v)| ((h as f64 + 0.5) / 24.0, axis.clamp(*v)));
+            draw_line(&mut chart, line, pts)?;
         }
-        legend(&mut chart)
     } else {
-        let hi = all().fold(0f64, f64::max).max(1.0) * 1.1;
-        let mut chart = b.build_cartesian_2d(0f64..days, 0f64..hi)?;
+        // A linear axis counts in one binary unit, so that its ticks are
+        // round numbers of it.
+        let max = all().fold(0f64, f64::max).max(1.0);
+        let (unit, size) = match units {
+            Units::Bytes => super::binary_unit(max),
+            Units::Count => ("", 1.0),
+        };
+        let mut chart = b.build_cartesian_2d(0f64..days, 0f64..max * 1.15 / size)?;
+        let desc = if unit.is_empty() { y_desc.to_owned() } else { format!("{y_desc}, {unit}") };
         chart
             .configure_mesh()
             .x_desc(x_desc)
-            .y_desc(y_desc)
+            .y_desc(desc)
             .x_labels(day_ticks.max(2))
             .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| y_label(*y))
+            .y_label_formatter(&|y| match units {
+                Units::Bytes => format!("{} {unit}", super::trim_number(*y)),
+                Units::Count => label(*y),
+            })
             .label_style(font(LABEL_PX))
             .axis_desc_style(font(AXIS_PX))
             .light_line_style(WHITE)
             .draw()?;
         for line in lines {
-            let color = strategy_color(&line.name);
-            let pts = line.values.iter().enumerate().map(|(h, v)| ((h as f64 + 0.5) / 24.0, *v));
-            chart
-                .draw_series(LineSeries::new(
-                    pts,
-                    color.stroke_width(super::line_width(&line.name)),
-                ))?
-                .label(line.name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 24, y)], color.stroke_width(4))
-                });
+            let pts =
+                line.values.iter().enumerate().map(|(h, v)| ((h as f64 + 0.5) / 24.0, *v / size));
+            draw_line(&mut chart, line, pts)?;
         }
-        legend(&mut chart)
     }
+
+    // The legend beside the plot, where it covers no line.
+    let items: Vec<(Mark, String)> = lines.iter().map(|l| (l.mark(), l.name.clone())).collect();
+    super::draw_legend(&key, (10, 30), 0, &items)?;
+    Ok(())
 }
 
-/// The legend box, top right, over a translucent white background.
-pub fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
-) -> DrawResult<DB> {
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(font(LABEL_PX))
-        .draw()
+/// One strategy's line: solid, or dashed over the line it coincides with.
+fn draw_line<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    line: &Line,
+    pts: impl Iterator<Item = (f64, f64)> + Clone,
+) -> DrawResult<DB>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let color = strategy_color(&line.name);
+    if line.dashed {
+        chart.draw_series(DashedLineSeries::new(pts, 12, 8, color.stroke_width(3)))?;
+    } else {
+        let width = super::line_width(&line.name);
+        chart.draw_series(LineSeries::new(pts, color.stroke_width(width)))?;
+    }
+    Ok(())
 }
