@@ -654,7 +654,6 @@ impl Driver {
     }
 
     fn send(&mut self, to: NodeId, msg: &Message) {
-
         // One message to many peers (a fan-out, the same answer to many
         // clients) is encoded once. Equal messages encode equally: every
         // field that could compare equal yet encode differently (a float

@@ -44,7 +44,7 @@ use tiersync_simnet::output::RunSummary;
 use tiersync_simnet::scenario::{Fault, Scenario, StatusKind, Strategy};
 use tiersync_simnet::world::{self, RunOptions};
 
-use super::run::{bytes, load, write_stdout};
+use super::run::{bytes, write_stdout};
 
 /// The tolerance the replay aims for on application bytes, in percent.
 pub const TOLERANCE_PERCENT: f64 = 2.0;
@@ -655,7 +655,7 @@ fn human(r: &ReplayReport) -> String {
 
 /// Runs the command.
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let sc = load(&args.scenario)?;
+    let sc = super::compare::load(&args.scenario, &[])?;
     let why = unsupported(&sc);
     if !why.is_empty() {
         anyhow::bail!(
