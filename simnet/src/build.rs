@@ -150,8 +150,14 @@ pub fn plan(sc: &Scenario, strategy: Strategy) -> Plan {
             })
             .collect()
     };
+    // The server above a site: the nearest local server up the tree, or
+    // the master. The local server at the master's own site serves only
+    // that site's clients; everything else above it talks to the master.
     let server_above = |mut i: usize| -> ServerRef {
         while let Some(p) = sc.sites[i].parent_index {
+            if p == root {
+                break;
+            }
             if let Some(l) = local_of[p] {
                 return ServerRef::Local(l);
             }
@@ -366,6 +372,11 @@ mod tests {
         assert_eq!(tiered.client_server[tiered.root], ServerRef::Local(root_local));
         let id = NodeId(1 + root_local as u32);
         assert_eq!(tiered.children_of_master.get(&id).map(|s| s.as_str()), Some("hq"));
+        // It serves only its own site: the other local servers still have
+        // the master as parent, and it has no children.
+        assert!(tiered.locals.iter().all(|l| l.parent == NodeId(0)));
+        assert!(tiered.locals[root_local].children.is_empty());
+        assert_eq!(tiered.children_of_master.len(), 4);
         // Under flat, the same clients poll the master.
         let flat = plan(&sc, Strategy::Flat);
         assert!(flat.locals.is_empty());
