@@ -321,7 +321,10 @@ impl Observer {
 
     /// Adds `bytes` to the one-minute buckets of (`link`, `d`), spread in
     /// proportion over `[at, at + busy)`; with no busy time, all at `at`.
-    /// Bytes after the run's last minute are not kept.
+    /// Bytes after the run's last minute are not kept. A known limit: ACKs
+    /// and handshake bytes flowing back take no transmitter time, so they
+    /// land in one minute and may lift a saturated direction a little
+    /// above its share.
     fn add_minute_bytes(
         &mut self,
         link: usize,

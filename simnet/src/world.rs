@@ -839,7 +839,9 @@ impl<'a> World<'a> {
     /// `bytes` on the link's direction (lost or not, once it is sent onto
     /// it), the reverse bytes back once it crossed. Returns when it reaches
     /// the far end and, when the link made a copy, how much later the copy
-    /// arrives; `None` when the link lost it.
+    /// arrives; `None` when the link lost it. A known limit: the ACKs of a
+    /// message are counted as it crosses each link, so a message that then
+    /// reaches a node that is down still has its ACKs counted.
     fn cross(
         &mut self,
         from: NodeId,
