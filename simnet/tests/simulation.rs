@@ -467,7 +467,8 @@ fn impaired(links: &[LinkFaults; 4], partitions: &[(usize, u32, u32)]) -> String
         let to = jiff::Timestamp::from_second(from.as_second() + i64::from(len_h) * 3600).unwrap();
         let site = IMPAIRED[link];
         text += &format!(
-            "\n[[fault]]\nkind = \"partition\"\nsite = \"{site}\"\nfrom = \"{from}\"\nto = \"{to}\"\n"
+            "\n[[fault]]\nkind = \"partition\"\nsite = \"{site}\"\n\
+             from = \"{from}\"\nto = \"{to}\"\n"
         );
     }
     text

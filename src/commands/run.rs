@@ -159,7 +159,8 @@ pub fn human(s: &RunSummary) -> String {
         s.master.messages_out
     );
     out += &format!(
-        "  propagation: p50 {} p90 {} p99 {} max {} over {} (change, client) pairs; {} never applied\n",
+        "  propagation: p50 {} p90 {} p99 {} max {} over {} (change, client) pairs; \
+         {} never applied\n",
         dur(p.p50),
         dur(p.p90),
         dur(p.p99),
