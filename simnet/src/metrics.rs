@@ -413,6 +413,14 @@ impl Observer {
         }
     }
 
+    /// Starts loading the group index of client `client`, which an event
+    /// a few steps ahead will count; changes nothing.
+    pub fn prefetch_client(&self, client: u32) {
+        if let Some(g) = self.client_group.get(client as usize) {
+            crate::prefetch::read(g);
+        }
+    }
+
     /// The traffic record of a server, or of a client's group.
     fn node_traffic(&mut self, node: NodeId) -> &mut MasterSummary {
         match node.0.checked_sub(self.client_base) {

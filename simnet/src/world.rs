@@ -575,6 +575,7 @@ impl<'a> World<'a> {
             && let Some(client) = self.clients.get(c as usize)
         {
             prefetch::read_all(client);
+            self.obs.prefetch_client(c);
         }
     }
 
@@ -608,7 +609,7 @@ impl<'a> World<'a> {
         if trace {
             self.trace_end(hooks, from, to, kind, len, copy, "delivered");
         }
-        let (wire, _) = self.wire_bytes(from, to, kind, len);
+        let wire = self.forward_bytes(from, to, kind, len);
         self.obs.count_received(self.now, to, wire);
         if to == NodeId(0)
             && let Message::Report { report } = &msg
@@ -741,15 +742,25 @@ impl<'a> World<'a> {
     /// [`TransportModel::client_connections`]); back, its pure ACKs and
     /// the receiver's side of a connection of its own.
     fn wire_bytes(&self, from: NodeId, to: NodeId, kind: MessageKind, frame: u64) -> (u64, u64) {
-        let mut wire = self.transport.wire_bytes(frame);
         let mut reverse = self.transport.ack_bytes(frame);
-        let client_side = from.0 >= self.plan.client_base || to.0 >= self.plan.client_base;
-        if client_side || !self.transport.server_connections_persistent {
-            let (forward, back) = self.conn[kind as usize];
-            wire += forward;
-            reverse += back;
+        if self.opens_connections(from, to) {
+            reverse += self.conn[kind as usize].1;
         }
-        (wire, reverse)
+        (self.forward_bytes(from, to, kind, frame), reverse)
+    }
+
+    /// The first of [`World::wire_bytes`]: the bytes in the message's own
+    /// direction.
+    fn forward_bytes(&self, from: NodeId, to: NodeId, kind: MessageKind, frame: u64) -> u64 {
+        let wire = self.transport.wire_bytes(frame);
+        if self.opens_connections(from, to) { wire + self.conn[kind as usize].0 } else { wire }
+    }
+
+    /// Whether messages between the two nodes pay connection bytes: client
+    /// exchanges, and server ones when server connections are not kept.
+    fn opens_connections(&self, from: NodeId, to: NodeId) -> bool {
+        let client_side = from.0 >= self.plan.client_base || to.0 >= self.plan.client_base;
+        client_side || !self.transport.server_connections_persistent
     }
 
     /// The exact frame length of `msg`, sent by `from`.
