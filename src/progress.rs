@@ -54,7 +54,7 @@ impl Progress {
         self
     }
 
-    /// Also writes every delivered message to `writer`.
+    /// Also writes every message that ended (delivered or lost) to `writer`.
     pub fn with_trace(mut self, writer: csv::Writer<std::fs::File>) -> Progress {
         self.trace = Some(writer);
         self
@@ -114,6 +114,11 @@ impl Hooks for Progress {
             &row.wan_links,
             row.kind,
             &row.bytes.to_string(),
+            &row.reverse_bytes.to_string(),
+            &row.wan_bytes.to_string(),
+            if row.delivered { "true" } else { "false" },
+            row.outcome,
+            if row.copy { "true" } else { "false" },
         ]);
         if let Err(e) = r {
             self.trace_error = Some(e);

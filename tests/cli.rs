@@ -269,3 +269,56 @@ fn run_refuses_a_bad_override() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("override `client.poll=15x`"), "{stderr}");
 }
+
+/// `run --trace` writes a row per message that ended, and its `wan_bytes`
+/// column adds up to the JSON's `wan.bytes`, lost messages included.
+#[test]
+fn run_trace_adds_up_to_wan_bytes() {
+    let small = FIGURE_1
+        .replacen("duration = \"7d\"", "duration = \"5d\"", 1)
+        .replacen(
+            "clients = { windows = 1500, macos = 200 }",
+            "clients = { windows = 15, macos = 2 }",
+            1,
+        )
+        .replacen("loss = 0.001", "loss = 0.05", 1)
+        .replacen(
+            "clients = { windows = 2500, linux = 400 }",
+            "clients = { windows = 25, linux = 4 }",
+            1,
+        )
+        .replacen("clients = { windows = 800 }", "clients = { windows = 8 }", 1);
+    let dir = std::env::temp_dir().join(format!("tiersync-cli-{}-trace", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let path = dir.join("small.toml");
+    std::fs::write(&path, small).expect("the file is written");
+    let trace = dir.join("trace.csv");
+    for strategy in ["tiered", "flat"] {
+        let out = tiersync(&[
+            "run",
+            path.to_str().expect("a UTF-8 path"),
+            "--strategy",
+            strategy,
+            "--json",
+            "--quiet",
+            "--trace",
+            trace.to_str().expect("a UTF-8 path"),
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        let mut csv = csv::Reader::from_path(&trace).expect("the trace file");
+        let headers = csv.headers().expect("a header row").clone();
+        let col = |name: &str| headers.iter().position(|h| h == name).expect(name);
+        let (wan_bytes, outcome) = (col("wan_bytes"), col("outcome"));
+        let mut total = 0u64;
+        let mut lost = 0u64;
+        for row in csv.records() {
+            let row = row.expect("a CSV row");
+            total += row[wan_bytes].parse::<u64>().expect("a byte count");
+            lost += u64::from(&row[outcome] != "delivered");
+        }
+        assert_eq!(total, json["wan"]["bytes"].as_u64().unwrap(), "{strategy}");
+        assert_eq!(lost, json["lost_messages"].as_u64().unwrap(), "{strategy}");
+        assert!(lost > 0, "{strategy}: the 5% loss on a's link lost nothing");
+    }
+}

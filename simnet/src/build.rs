@@ -12,8 +12,8 @@ use crate::scenario::{Scenario, Strategy};
 /// Who serves a site's clients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerRef {
-    /// The master, over the WAN (flat strategies, the root site, or no
-    /// server on the way up).
+    /// The master: under the flat strategies, and under `tiered` for a
+    /// site with `local_servers = 0` and no server on the way up.
     Master,
     /// A local server, by its index in [`Plan::locals`].
     Local(usize),
@@ -89,13 +89,31 @@ pub struct Plan {
     pub wan_link: Vec<Option<usize>>,
     /// Each site's LAN.
     pub lan_link: Vec<usize>,
-    /// Links crossed from site `a` to site `b`: `paths[a][b]`.
+    /// Links crossed from site `a` to site `b`: `paths[a][b]`. Within one
+    /// site it is the LAN, written `Up`: the direction there depends on
+    /// the two nodes, see [`Plan::lan_direction`].
     pub paths: Vec<Vec<Vec<Hop>>>,
     /// Per link, the business hours of its site.
     pub business: Vec<Intervals>,
 }
 
 impl Plan {
+    /// The direction of a message between two nodes of one site on its LAN:
+    /// `Down` from a server to a node it serves (the master to a local
+    /// server, a server to a client), `Up` the other way.
+    pub fn lan_direction(&self, from: NodeId, to: NodeId) -> Direction {
+        if self.rank(from) < self.rank(to) { Direction::Down } else { Direction::Up }
+    }
+
+    /// 0 for the master, 1 for a local server, 2 for a client.
+    fn rank(&self, node: NodeId) -> u8 {
+        match node.0 {
+            0 => 0,
+            n if n < self.client_base => 1,
+            _ => 2,
+        }
+    }
+
     /// The site a node sits at.
     pub fn site_of(&self, node: NodeId) -> usize {
         if node.0 == 0 {
@@ -114,16 +132,12 @@ pub fn plan(sc: &Scenario, strategy: Strategy) -> Plan {
     let root = sc.root_index();
     let site_names: Vec<SiteName> = sc.sites.iter().map(|s| Name::new(&s.name)).collect();
 
-    // Which sites run a local server: under `tiered`, every site below the
-    // root with clients, and every relay site with such a site below it.
-    let mut serves = vec![false; n];
-    if strategy == Strategy::Tiered {
-        for i in depth_order(sc).into_iter().rev() {
-            let s = &sc.sites[i];
-            let below = sc.children(i).any(|c| serves[c]);
-            serves[i] = i != root && s.local_servers > 0 && (s.client_count() > 0 || below);
-        }
-    }
+    // Which sites run a local server: under `tiered`, every site with
+    // clients, the master's own included (its clients are served across
+    // the site's LAN by a local server whose parent is the master), and
+    // every relay site with such a site below it.
+    let serves: Vec<bool> =
+        (0..n).map(|i| strategy == Strategy::Tiered && sc.runs_local_server(i)).collect();
     let local_of: Vec<Option<usize>> = {
         let mut next = 0;
         serves
@@ -136,8 +150,14 @@ pub fn plan(sc: &Scenario, strategy: Strategy) -> Plan {
             })
             .collect()
     };
+    // The server above a site: the nearest local server up the tree, or
+    // the master. The local server at the master's own site serves only
+    // that site's clients; everything else above it talks to the master.
     let server_above = |mut i: usize| -> ServerRef {
         while let Some(p) = sc.sites[i].parent_index {
+            if p == root {
+                break;
+            }
             if let Some(l) = local_of[p] {
                 return ServerRef::Local(l);
             }
@@ -251,17 +271,6 @@ pub fn plan(sc: &Scenario, strategy: Strategy) -> Plan {
     }
 }
 
-/// Sites ordered so that every parent comes before its children.
-fn depth_order(sc: &Scenario) -> Vec<usize> {
-    let mut order = vec![sc.root_index()];
-    let mut i = 0;
-    while i < order.len() {
-        order.extend(sc.children(order[i]));
-        i += 1;
-    }
-    order
-}
-
 /// The links from site `a` to site `b`: the LAN when they are the same
 /// site, otherwise up the tree to the closest common ancestor and down.
 fn path(sc: &Scenario, wan: &[Option<usize>], lan: &[usize], a: usize, b: usize) -> Vec<Hop> {
@@ -336,5 +345,54 @@ fn value(v: &toml::Value) -> Value {
         toml::Value::Datetime(d) => Value::Str(d.to_string()),
         toml::Value::Array(a) => Value::List(a.iter().map(value).collect()),
         toml::Value::Table(t) => Value::Map(params(t)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIGURE_1: &str = include_str!("../../scenarios/figure-1.toml");
+
+    /// Figure 1 with ten clients at the master's own site.
+    fn with_hq_clients() -> Scenario {
+        let text = FIGURE_1.replacen(
+            "timezone = \"America/New_York\"",
+            "timezone = \"America/New_York\"\nclients = { linux = 10 }",
+            1,
+        );
+        Scenario::from_str_named(&text, "figure-1.toml").unwrap()
+    }
+
+    #[test]
+    fn the_master_site_gets_a_local_server_for_its_clients_under_tiered() {
+        let sc = with_hq_clients();
+        let tiered = plan(&sc, Strategy::Tiered);
+        let root_local = tiered.locals.iter().position(|l| l.site == tiered.root).unwrap();
+        assert_eq!(tiered.locals[root_local].parent, NodeId(0));
+        assert_eq!(tiered.client_server[tiered.root], ServerRef::Local(root_local));
+        let id = NodeId(1 + root_local as u32);
+        assert_eq!(tiered.children_of_master.get(&id).map(|s| s.as_str()), Some("hq"));
+        // It serves only its own site: the other local servers still have
+        // the master as parent, and it has no children.
+        assert!(tiered.locals.iter().all(|l| l.parent == NodeId(0)));
+        assert!(tiered.locals[root_local].children.is_empty());
+        assert_eq!(tiered.children_of_master.len(), 4);
+        // Under flat, the same clients poll the master.
+        let flat = plan(&sc, Strategy::Flat);
+        assert!(flat.locals.is_empty());
+        assert_eq!(flat.client_server[flat.root], ServerRef::Master);
+    }
+
+    #[test]
+    fn lan_direction_is_down_from_a_server_and_up_towards_it() {
+        let sc = with_hq_clients();
+        let plan = plan(&sc, Strategy::Tiered);
+        let (master, local, client) = (NodeId(0), NodeId(1), NodeId(plan.client_base));
+        assert_eq!(plan.lan_direction(master, local), Direction::Down);
+        assert_eq!(plan.lan_direction(local, master), Direction::Up);
+        assert_eq!(plan.lan_direction(local, client), Direction::Down);
+        assert_eq!(plan.lan_direction(client, local), Direction::Up);
+        assert_eq!(plan.lan_direction(master, client), Direction::Down);
     }
 }

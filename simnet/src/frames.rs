@@ -108,6 +108,11 @@ impl FrameCounter {
 
 impl Hooks for FrameCounter {
     fn delivered(&mut self, row: &TraceRow<'_>) {
+        // What a sender wrote: copies made by a duplicating link were
+        // never written, and a partition kept a message off its link.
+        if row.copy || row.outcome == "partitioned" {
+            return;
+        }
         let k = self.kinds.entry(row.kind).or_default();
         k.bytes += row.frame_bytes;
         k.messages += 1;

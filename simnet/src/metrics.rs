@@ -15,8 +15,9 @@ use tiersync_engine::{Client, ClientProfile, Message, MessageKind, Name, NodeId,
 use crate::build::Plan;
 use crate::link::Direction;
 use crate::output::{
-    FetchKind, FetchRow, KindSummary, MasterRow, MasterSummary, PropagationRow, PropagationSummary,
-    QuerySummary, RunDetail, SeriesRow, ServerSummary, SiteSummary, WanSummary,
+    ChangeSummary, ClientGroupSummary, DirectionSummary, FetchKind, FetchRow, KindSummary,
+    LinkSummary, MasterRow, MasterSummary, PropagationRow, PropagationSummary, QuerySummary,
+    RunDetail, SeriesRow, ServerSummary, SiteSummary, WanSummary,
 };
 use crate::scenario::Scenario;
 
@@ -26,16 +27,26 @@ const MAX_DELAY_MS: u64 = 30 * 86_400 * 1000;
 /// Most policies (and platforms) tracked for staleness: one bit each.
 const MAX_TRACKED: usize = 64;
 
+/// The utilisation bucket, nanoseconds: one minute, as the issue defines
+/// `peak_utilization`, whatever the scenario's metering bucket.
+const MINUTE_NS: i64 = 60_000_000_000;
+
 /// One scenario change, as tracked.
 #[derive(Clone, Debug)]
 struct ChangeTrack {
+    /// The scenario's time for it, from which its delay counts.
     made: Option<Time>,
     policy: usize,
     revision: Option<u64>,
     /// Platforms affected, one bit per platform index.
     platforms: u64,
+    /// Clients of those platforms when the change was made.
     affected: u64,
     applied: u64,
+    /// Made later than its time, because its local server was down.
+    deferred: bool,
+    /// Never made: its local server was down until the end.
+    dropped: bool,
 }
 
 /// Freshness of the master's view of one site.
@@ -59,6 +70,8 @@ pub struct LinkTraffic {
     pub wan: bool,
     /// Whether this is a message (not ACKs flowing back).
     pub message: bool,
+    /// Whether the link lost the message after it was sent onto it.
+    pub lost: bool,
 }
 
 /// The parts of a summary the observer computes.
@@ -73,6 +86,9 @@ pub struct SummaryParts {
     pub servers: Vec<ServerSummary>,
     pub rejections: BTreeMap<String, u64>,
     pub platforms: Vec<String>,
+    pub changes: ChangeSummary,
+    pub client_groups: Vec<ClientGroupSummary>,
+    pub links: Vec<LinkSummary>,
 }
 
 /// Accumulates a run's measurements.
@@ -88,13 +104,26 @@ pub struct Observer {
     link_msgs: Vec<u32>,
     link_busy_ns: Vec<u64>,
     link_dir_bytes: Vec<[u64; 2]>,
+    link_dir_msgs: Vec<[u64; 2]>,
+    link_dir_lost: Vec<[u64; 2]>,
     link_business: Vec<u64>,
+    /// Bytes per (link, direction, minute), spread over serialisation time.
+    minutes: usize,
+    minute_bytes: Vec<u64>,
     wan: WanSummary,
 
     master: MasterSummary,
     master_series: Vec<MasterRow>,
     /// Traffic per server node (master and local servers), by node id.
     servers: Vec<MasterSummary>,
+    /// Node id of the first client.
+    client_base: u32,
+    /// Per client, its (site, platform) group: its profile's index.
+    client_group: Vec<u32>,
+    /// Traffic per client group.
+    groups: Vec<MasterSummary>,
+    /// Per group: site, platform, clients.
+    group_info: Vec<(String, String, u64)>,
     kinds: [KindSummary; MessageKind::ALL.len()],
 
     // Propagation and staleness.
@@ -102,6 +131,8 @@ pub struct Observer {
     policy_platforms: Vec<u64>,
     platforms: Vec<String>,
     client_platform: Vec<u8>,
+    /// Clients per platform index.
+    platform_clients: Vec<u64>,
     client_site: Vec<u16>,
     changes: Vec<ChangeTrack>,
     proposals: BTreeMap<(NodeId, u64), usize>,
@@ -162,6 +193,16 @@ impl Observer {
             .map(|&p| platform_of(profiles[p as usize].platform.as_str()) as u8)
             .collect();
         debug_assert_eq!(client_platform.len(), clients.len());
+        let mut platform_clients = vec![0u64; platforms.len()];
+        for &p in &client_platform {
+            platform_clients[p as usize] += 1;
+        }
+        let mut group_info: Vec<(String, String, u64)> =
+            profiles.iter().map(|p| (p.site.to_string(), p.platform.to_string(), 0)).collect();
+        for &g in client_profile {
+            group_info[g as usize].2 += 1;
+        }
+        let minutes = (span.max(1) as u64).div_ceil(MINUTE_NS as u64) as usize;
 
         let n_policies = policy_index.len();
         let changes = sc
@@ -174,6 +215,8 @@ impl Observer {
                 platforms: 0,
                 affected: 0,
                 applied: 0,
+                deferred: false,
+                dropped: false,
             })
             .collect();
         Observer {
@@ -186,16 +229,25 @@ impl Observer {
             link_msgs: vec![0; links * 2 * buckets],
             link_busy_ns: vec![0; links * 2 * buckets],
             link_dir_bytes: vec![[0; 2]; links],
+            link_dir_msgs: vec![[0; 2]; links],
+            link_dir_lost: vec![[0; 2]; links],
             link_business: vec![0; links],
+            minutes,
+            minute_bytes: vec![0; links * 2 * minutes],
             wan: WanSummary::default(),
             master: MasterSummary::default(),
             master_series: vec![MasterRow::default(); buckets],
             servers: vec![MasterSummary::default(); plan.client_base as usize],
+            client_base: plan.client_base,
+            client_group: client_profile.to_vec(),
+            groups: vec![MasterSummary::default(); profiles.len()],
+            group_info,
             kinds: Default::default(),
             policy_index,
             policy_platforms: vec![0; n_policies],
             platforms,
             client_platform,
+            platform_clients,
             client_site: plan.client_site.clone(),
             changes,
             proposals: BTreeMap::new(),
@@ -232,16 +284,20 @@ impl Observer {
     }
 
     /// Traffic crossed `link` in `dir` starting at `at`, taking `busy` of
-    /// the link's time: a message, or (`message` false) the pure ACKs that
+    /// the link's time: a message (perhaps lost by the link after it was
+    /// sent), or (`message` false) the pure ACKs and handshake bytes that
     /// flow back for one, which add bytes but are not messages.
     pub fn count_link(&mut self, link: usize, dir: Direction, at: Time, t: LinkTraffic) {
-        let LinkTraffic { bytes, busy, business, wan, message } = t;
+        let LinkTraffic { bytes, busy, business, wan, message, lost } = t;
         let d = dir as usize;
         let slot = (link * 2 + d) * self.buckets + self.bucket(at);
         self.link_bytes[slot] += bytes;
         self.link_msgs[slot] += u32::from(message);
         self.add_busy(link, d, at, busy);
+        self.add_minute_bytes(link, d, at, busy, bytes);
         self.link_dir_bytes[link][d] += bytes;
+        self.link_dir_msgs[link][d] += u64::from(message);
+        self.link_dir_lost[link][d] += u64::from(lost);
         if wan {
             self.wan.bytes += bytes;
             self.wan.messages += u64::from(message);
@@ -268,41 +324,113 @@ impl Observer {
         }
     }
 
-    /// A message of `kind` was sent: `wire` bytes on the wire, `frame`
-    /// bytes of application data.
-    pub fn count_kind(&mut self, kind: MessageKind, wire: u64, frame: u64) {
+    /// Adds `bytes` to the one-minute buckets of (`link`, `d`), spread in
+    /// proportion over `[at, at + busy)`; with no busy time, all at `at`.
+    /// Bytes after the run's last minute are not kept. A known limit: ACKs
+    /// and handshake bytes flowing back take no transmitter time, so they
+    /// land in one minute and may lift a saturated direction a little
+    /// above its share.
+    fn add_minute_bytes(
+        &mut self,
+        link: usize,
+        d: usize,
+        at: Time,
+        busy: std::time::Duration,
+        bytes: u64,
+    ) {
+        let base = (link * 2 + d) * self.minutes;
+        let start = self.start.0;
+        let minute = move |t: i64| ((t - start).max(0) / MINUTE_NS) as usize;
+        let busy_ns = busy.as_nanos() as i64;
+        if busy_ns == 0 {
+            let m = minute(at.0);
+            if m < self.minutes {
+                self.minute_bytes[base + m] += bytes;
+            }
+            return;
+        }
+        let (mut from, to) = (at.0, at.0 + busy_ns);
+        let mut left = bytes;
+        while from < to && left > 0 {
+            let m = minute(from);
+            if m >= self.minutes {
+                break;
+            }
+            let seg_end = to.min(start + (m as i64 + 1) * MINUTE_NS);
+            let part = if seg_end == to {
+                left
+            } else {
+                let share = u128::from(bytes) * (seg_end - from) as u128 / busy_ns as u128;
+                (share as u64).min(left)
+            };
+            self.minute_bytes[base + m] += part;
+            left -= part;
+            from = seg_end;
+        }
+    }
+
+    /// The highest one-minute utilisation of (`link`, `d`): bytes × 8 over
+    /// the line rate times 60 s.
+    fn peak_minute(&self, link: usize, d: usize, bandwidth_bps: u64) -> f64 {
+        let base = (link * 2 + d) * self.minutes;
+        let most = self.minute_bytes[base..base + self.minutes].iter().max().copied().unwrap_or(0);
+        most as f64 * 8.0 / (bandwidth_bps.max(1) as f64 * (MINUTE_NS as f64 / 1e9))
+    }
+
+    /// A message of `kind` was sent: `wire` bytes on the wire in its own
+    /// direction, `reverse` bytes back, `frame` bytes of application data.
+    pub fn count_kind(&mut self, kind: MessageKind, wire: u64, reverse: u64, frame: u64) {
         let k = &mut self.kinds[kind as usize];
         k.messages += 1;
         k.bytes += wire;
         k.app_bytes += frame;
+        k.reverse_bytes += reverse;
     }
 
-    /// A message from `from` to `to`: counted for whichever is a server.
-    pub fn count_servers(&mut self, from: NodeId, to: NodeId, wire: u64) {
-        if let Some(s) = self.servers.get_mut(from.0 as usize) {
-            s.bytes_out += wire;
-            s.messages_out += 1;
-        }
-        if let Some(s) = self.servers.get_mut(to.0 as usize) {
-            s.bytes_in += wire;
-            s.messages_in += 1;
-        }
-    }
-
-    /// A message to (`sent` false) or from the master.
-    pub fn count_master(&mut self, at: Time, sent: bool, wire: u64) {
-        let b = self.bucket(at);
-        let row = &mut self.master_series[b];
-        if sent {
+    /// `node` sent a message of `wire` bytes at `at`: counted for the
+    /// master, a local server or the node's client group.
+    pub fn count_sent(&mut self, at: Time, node: NodeId, wire: u64) {
+        let t = self.node_traffic(node);
+        t.bytes_out += wire;
+        t.messages_out += 1;
+        if node.0 == 0 {
             self.master.bytes_out += wire;
             self.master.messages_out += 1;
+            let b = self.bucket(at);
+            let row = &mut self.master_series[b];
             row.bytes_out += wire;
             row.messages_out += 1;
-        } else {
+        }
+    }
+
+    /// `node` received a message of `wire` bytes at `at` (it was up).
+    pub fn count_received(&mut self, at: Time, node: NodeId, wire: u64) {
+        let t = self.node_traffic(node);
+        t.bytes_in += wire;
+        t.messages_in += 1;
+        if node.0 == 0 {
             self.master.bytes_in += wire;
             self.master.messages_in += 1;
+            let b = self.bucket(at);
+            let row = &mut self.master_series[b];
             row.bytes_in += wire;
             row.messages_in += 1;
+        }
+    }
+
+    /// Starts loading the group index of client `client`, which an event
+    /// a few steps ahead will count; changes nothing.
+    pub fn prefetch_client(&self, client: u32) {
+        if let Some(g) = self.client_group.get(client as usize) {
+            crate::prefetch::read(g);
+        }
+    }
+
+    /// The traffic record of a server, or of a client's group.
+    fn node_traffic(&mut self, node: NodeId) -> &mut MasterSummary {
+        match node.0.checked_sub(self.client_base) {
+            None => &mut self.servers[node.0 as usize],
+            Some(c) => &mut self.groups[self.client_group[c as usize] as usize],
         }
     }
 
@@ -340,14 +468,35 @@ impl Observer {
             .fold(0u64, |m, i| m | 1u64 << (i % MAX_TRACKED))
     }
 
-    /// A change was made at `now`; `platforms` is its new platform list,
-    /// if it gives one.
+    /// A change is due at `now`, the scenario's time for it, whether or
+    /// not its server can take it now; `platforms` is its new platform
+    /// list, if it gives one. Every client of an affected platform counts
+    /// from here: one that never applies it counts in `never_applied`.
     pub fn change_made(&mut self, change: usize, now: Time, platforms: Option<&[String]>) {
         let p = self.changes[change].policy;
         if let Some(list) = platforms {
             self.policy_platforms[p] = self.platform_mask(list);
         }
-        self.changes[change].made = Some(now);
+        let mask = self.policy_platforms[p];
+        let affected = (0..self.platform_clients.len())
+            .filter(|&i| mask & (1u64 << (i % MAX_TRACKED)) != 0)
+            .map(|i| self.platform_clients[i])
+            .sum();
+        let ch = &mut self.changes[change];
+        ch.made = Some(now);
+        ch.platforms = mask;
+        ch.affected = affected;
+    }
+
+    /// A change could not be made at its time (its local server was down)
+    /// and waits for the server to come back.
+    pub fn change_deferred(&mut self, change: usize) {
+        self.changes[change].deferred = true;
+    }
+
+    /// A deferred change was never made: its server stayed down.
+    pub fn change_dropped(&mut self, change: usize) {
+        self.changes[change].dropped = true;
     }
 
     /// The proposal id under which `origin` makes `change`.
@@ -463,18 +612,15 @@ impl Observer {
         let Some(&p) = self.policy_index.get(policy) else { return };
         self.master_rev[p] = self.master_rev[p].max(revision);
         let Some(&c) = self.proposals.get(&(origin, proposal)) else { return };
-        let mask = self.policy_platforms[p];
+        let mask = self.changes[c].platforms;
         self.changes[c].revision = Some(revision);
-        self.changes[c].platforms = mask;
 
         let n = self.policy_platforms.len();
         let bit = 1u64 << (p % MAX_TRACKED);
-        let mut affected = 0;
         for client in 0..self.stale_bits.len() {
             if mask & (1u64 << (self.client_platform[client] as usize % MAX_TRACKED)) == 0 {
                 continue;
             }
-            affected += 1;
             if self.applied[client * n + p] < revision && self.stale_bits[client] & bit == 0 {
                 if self.stale_bits[client] == 0 {
                     self.stale_since[client] = now;
@@ -482,7 +628,6 @@ impl Observer {
                 self.stale_bits[client] |= bit;
             }
         }
-        self.changes[c].affected = affected;
     }
 
     /// A client applied a revision: it ends the propagation of every change
@@ -541,15 +686,10 @@ impl Observer {
         }
         let run_s = (end.0 - self.start.0).max(1) as f64 / 1e9;
 
-        // Utilisation per link: busy time over bucket time, at its peak.
+        // Utilisation per link: the busiest minute of either direction.
         let peak = |link: usize| -> f64 {
-            let mut best = 0u64;
-            for d in 0..2 {
-                let base = (link * 2 + d) * self.buckets;
-                best = best
-                    .max(*self.link_busy_ns[base..base + self.buckets].iter().max().unwrap_or(&0));
-            }
-            best as f64 / self.bucket_ns as f64
+            let bps = plan.links[link].config.bandwidth_bps;
+            self.peak_minute(link, 0, bps).max(self.peak_minute(link, 1, bps))
         };
         let mut wan = self.wan.clone();
         wan.peak_utilization =
@@ -632,11 +772,7 @@ impl Observer {
                 .links
                 .iter()
                 .map(|l| crate::output::LinkInfo {
-                    name: format!(
-                        "{}:{}",
-                        if l.wan { "wan" } else { "lan" },
-                        sc.sites[l.site].name
-                    ),
+                    name: link_name(l, sc),
                     site: l.site,
                     wan: l.wan,
                     bandwidth_bps: l.config.bandwidth_bps,
@@ -677,9 +813,55 @@ impl Observer {
                 .collect(),
             rejections: self.rejections.clone(),
             platforms: self.platforms.clone(),
+            changes: ChangeSummary {
+                total: self.changes.len() as u64,
+                deferred: self.changes.iter().filter(|c| c.deferred).count() as u64,
+                dropped: self.changes.iter().filter(|c| c.dropped).count() as u64,
+                unassigned: self.changes.iter().filter(|c| c.revision.is_none()).count() as u64,
+            },
+            client_groups: self
+                .groups
+                .iter()
+                .zip(&self.group_info)
+                .map(|(t, (site, platform, clients))| ClientGroupSummary {
+                    site: site.clone(),
+                    platform: platform.clone(),
+                    clients: *clients,
+                    bytes_in: t.bytes_in,
+                    bytes_out: t.bytes_out,
+                    messages_in: t.messages_in,
+                    messages_out: t.messages_out,
+                })
+                .collect(),
+            links: plan
+                .links
+                .iter()
+                .enumerate()
+                .map(|(l, info)| {
+                    let dir = |d: usize| DirectionSummary {
+                        bytes: self.link_dir_bytes[l][d],
+                        messages: self.link_dir_msgs[l][d],
+                        lost_messages: self.link_dir_lost[l][d],
+                        peak_utilization: self.peak_minute(l, d, info.config.bandwidth_bps),
+                    };
+                    LinkSummary {
+                        name: link_name(info, sc),
+                        site: sc.sites[info.site].name.clone(),
+                        wan: info.wan,
+                        bandwidth_bps: info.config.bandwidth_bps,
+                        down: dir(Direction::Down.index()),
+                        up: dir(Direction::Up.index()),
+                    }
+                })
+                .collect(),
         };
         (parts, detail)
     }
+}
+
+/// `wan:<site>` or `lan:<site>`.
+fn link_name(l: &crate::build::LinkPlan, sc: &Scenario) -> String {
+    format!("{}:{}", if l.wan { "wan" } else { "lan" }, sc.sites[l.site].name)
 }
 
 /// A short, stable name for a rejection reason.
@@ -693,5 +875,96 @@ fn rejection_key(r: &Rejection) -> String {
         Rejection::RefusedByPeer(code) => format!("refused_by_peer:{code:?}"),
         Rejection::Unexpected => "unexpected".into(),
         _ => "other".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// One site below the master on a 10 Mbit/s line, metered in one-hour
+    /// buckets.
+    const ONE_LINK: &str = r#"
+name = "one-link"
+seed = 1
+start = "2026-03-02T00:00:00Z"
+duration = "1d"
+bucket = "1h"
+
+[master]
+site = "hq"
+
+[client]
+poll = "1h"
+splay = "30m"
+status_every = "1h"
+inventory = "1KiB"
+
+[local]
+sync_window = "02:00-04:00"
+
+[[site]]
+name = "hq"
+timezone = "UTC"
+
+[[site]]
+name = "a"
+parent = "hq"
+timezone = "UTC"
+wan = { bandwidth = "10Mbit/s", latency = "10ms" }
+"#;
+
+    fn traffic(bytes: u64, busy_s: u64) -> LinkTraffic {
+        let busy = Duration::from_secs(busy_s);
+        LinkTraffic { bytes, busy, business: false, wan: true, message: true, lost: false }
+    }
+
+    /// Peak utilisation is bytes × 8 over line rate × 60 s in the busiest
+    /// minute, whatever the metering bucket and however long the
+    /// transmitter was busy (background traffic slows it).
+    #[test]
+    fn peak_utilization_is_the_busiest_minute_of_bytes() {
+        let sc = Scenario::from_str_named(ONE_LINK, "one-link.toml").unwrap();
+        let plan = crate::build::plan(&sc, crate::scenario::Strategy::Tiered);
+        let wan = plan.wan_link[1].unwrap();
+        let mut obs = Observer::new(&sc, &plan, &[], &[], &[], false);
+        let at = |s: u64| sc.start + Duration::from_secs(s);
+
+        // 60 Mbit over a minute that straddles two: 30 Mbit in each, 0.05.
+        obs.count_link(wan, Direction::Up, at(30), traffic(7_500_000, 60));
+        // 12 Mbit sent slowly over 40 s of one minute (the transmitter had
+        // little left): busy most of the minute, yet 0.02 of the line.
+        obs.count_link(wan, Direction::Down, at(600), traffic(1_500_000, 40));
+        let (parts, _) = obs.finish(sc.end(), &plan, &sc);
+        assert!((parts.wan.peak_utilization - 0.05).abs() < 1e-9, "{}", parts.wan.peak_utilization);
+        let link = &parts.links[wan];
+        assert_eq!(link.name, "wan:a");
+        assert!((link.up.peak_utilization - 0.05).abs() < 1e-9);
+        assert!((link.down.peak_utilization - 0.02).abs() < 1e-9);
+        assert_eq!((link.up.bytes, link.up.messages), (7_500_000, 1));
+        assert!((parts.sites[1].peak_utilization - 0.05).abs() < 1e-9);
+
+        // 120 Mbit within one minute: 0.2, and the peak.
+        let mut obs = Observer::new(&sc, &plan, &[], &[], &[], false);
+        obs.count_link(wan, Direction::Up, at(30), traffic(7_500_000, 60));
+        obs.count_link(wan, Direction::Up, at(3600), traffic(15_000_000, 30));
+        let (parts, _) = obs.finish(sc.end(), &plan, &sc);
+        assert!((parts.wan.peak_utilization - 0.2).abs() < 1e-9, "{}", parts.wan.peak_utilization);
+    }
+
+    /// Bytes split across minutes add up to the bytes sent, to the byte.
+    #[test]
+    fn minute_spreading_keeps_every_byte() {
+        let sc = Scenario::from_str_named(ONE_LINK, "one-link.toml").unwrap();
+        let plan = crate::build::plan(&sc, crate::scenario::Strategy::Tiered);
+        let mut obs = Observer::new(&sc, &plan, &[], &[], &[], false);
+        let start = sc.start + Duration::from_millis(59_999);
+        let busy = Duration::from_millis(130_001);
+        obs.add_minute_bytes(2, 1, start, busy, 1_000_003);
+        let base = (2 * 2 + 1) * obs.minutes;
+        let kept: u64 = obs.minute_bytes[base..base + 4].iter().sum();
+        assert_eq!(kept, 1_000_003);
+        assert!(obs.minute_bytes[base..base + 4].iter().all(|&b| b > 0));
     }
 }

@@ -9,7 +9,6 @@
 //! than the network.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tiersync_engine::schedule::DailyWindow;
 use tiersync_engine::{
@@ -23,16 +22,6 @@ use crate::seeds;
 
 /// Proposal ids of the initial policies, apart from change indices.
 pub const INITIAL_PROPOSAL_BASE: u64 = 1 << 40;
-
-/// Probability that a client's report finds a new threat. Simulated
-/// clients invent threats at this rate so that statistics vary.
-pub const THREAT_RATE: f64 = 0.001;
-
-/// Bound of the random delay of a client's poll after a wake-up.
-pub const WAKE_SPLAY: Duration = Duration::from_secs(60);
-
-/// Interval between a simulated client's full scans.
-pub const SCAN_EVERY: Duration = Duration::from_secs(86_400);
 
 /// One client: its node id, its profile and its generator's seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +95,8 @@ pub fn node_set(sc: &Scenario, plan: &Plan, strategy: Strategy, seed: u64) -> No
             cfg.children = l.children.clone();
             cfg.log_keep = sc.master.log_keep as usize;
             cfg.stale_after = sc.local.stale_after.into();
+            // `local.retry` is the request timeout: the wait for the
+            // parent's answer before asking again, doubled per try.
             cfg.request_timeout = sc.local.retry.into();
             cfg
         })
@@ -130,9 +121,9 @@ pub fn node_set(sc: &Scenario, plan: &Plan, strategy: Strategy, seed: u64) -> No
                 status_every: sc.client.status_every.into(),
                 inventory: inventory.clone(),
                 engine_version: sc.client.engine_version,
-                threat_rate: THREAT_RATE,
-                scan_every: SCAN_EVERY,
-                wake_splay: WAKE_SPLAY,
+                threat_rate: sc.client.threat_rate.value(),
+                scan_every: sc.client.scan_every.into(),
+                wake_splay: sc.client.wake_splay.into(),
                 verifier: verifier.clone(),
             });
             let pidx = profiles.len() as u32;

@@ -52,6 +52,15 @@ pub struct RunSummary {
     /// Messages lost on links (loss, partitions), and to nodes that were
     /// down.
     pub lost_messages: u64,
+    /// What became of the scenario's `[[change]]`s: made late or never
+    /// because their local server was down, and never given a revision.
+    pub changes: ChangeSummary,
+    /// Per (site, platform) group of clients, in site then platform order:
+    /// the clients' traffic added up.
+    pub client_groups: Vec<ClientGroupSummary>,
+    /// Per link (each site's LAN, then its WAN link to the parent), both
+    /// directions' totals.
+    pub links: Vec<LinkSummary>,
     /// Input the nodes rejected (by reason), e.g. integrity failures.
     pub rejections: BTreeMap<String, u64>,
     /// How frame bytes became wire bytes.
@@ -69,16 +78,87 @@ pub struct WanSummary {
     /// local business hours.
     pub business_hours_bytes: u64,
     /// Highest share of a WAN link's capacity used by this strategy's own
-    /// traffic in any one bucket, 0 to 1.
+    /// traffic in any one-minute bucket, 0 to 1: bytes × 8 ÷ (line rate ×
+    /// 60 s), over every WAN link and direction, whatever the scenario's
+    /// `bucket`. A message's bytes are spread over the time it takes to
+    /// serialise, so a long transfer fills the minutes it spans.
+    pub peak_utilization: f64,
+}
+
+/// What became of the scenario's changes.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ChangeSummary {
+    /// `[[change]]` entries in the scenario.
+    pub total: u64,
+    /// Changes whose origin local server was down at their time: the
+    /// operator makes them again once it is back, so they start late
+    /// (their propagation delay still counts from the scenario's time).
+    pub deferred: u64,
+    /// Changes whose origin local server was still down at the end: never
+    /// made. Their affected clients count in `never_applied`.
+    pub dropped: u64,
+    /// Changes that had no revision from the master at the end (dropped
+    /// ones included).
+    pub unassigned: u64,
+}
+
+/// The traffic of one group of clients: one site, one platform.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ClientGroupSummary {
+    /// Site name.
+    pub site: String,
+    /// Platform name.
+    pub platform: String,
+    /// Clients in the group.
+    pub clients: u64,
+    /// Bytes received (on the wire, in the message's direction).
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Messages received.
+    pub messages_in: u64,
+    /// Messages sent.
+    pub messages_out: u64,
+}
+
+/// One link's totals.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LinkSummary {
+    /// `wan:<site>` (the site's link to its parent) or `lan:<site>`.
+    pub name: String,
+    /// The site it belongs to (a WAN link: its child end).
+    pub site: String,
+    /// Whether it is a WAN link.
+    pub wan: bool,
+    /// Line rate of each direction, bits per second.
+    pub bandwidth_bps: u64,
+    /// From the parent (on a LAN: from a server to a node it serves).
+    pub down: DirectionSummary,
+    /// Towards the parent (on a LAN: towards the server).
+    pub up: DirectionSummary,
+}
+
+/// One direction of a link.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DirectionSummary {
+    /// Bytes sent onto it: messages (lost ones included) and the ACKs and
+    /// handshake bytes flowing back for messages the other way.
+    pub bytes: u64,
+    /// Messages sent onto it, lost ones included.
+    pub messages: u64,
+    /// Of those, messages it lost (loss draw); messages stopped by a
+    /// partition never got onto it and are not counted here.
+    pub lost_messages: u64,
+    /// Highest share of the line rate used in any one-minute bucket.
     pub peak_utilization: f64,
 }
 
 /// The master's traffic.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct MasterSummary {
-    /// Bytes received, on the wire.
+    /// Bytes received, on the wire: messages that reached it while up.
     pub bytes_in: u64,
-    /// Bytes sent, on the wire.
+    /// Bytes sent, on the wire, lost ones included.
     pub bytes_out: u64,
     /// Messages received.
     pub messages_in: u64,
@@ -127,6 +207,10 @@ pub struct KindSummary {
     pub bytes: u64,
     /// Frame bytes (the engine's encoded length).
     pub app_bytes: u64,
+    /// Bytes each message causes in the reverse direction, counted once
+    /// per message like `bytes`: pure ACKs, and for a message on a
+    /// connection of its own the receiver's side of setup and teardown.
+    pub reverse_bytes: u64,
 }
 
 /// One server's traffic, bytes on the wire.
@@ -163,7 +247,8 @@ pub struct SiteSummary {
     pub wan_bytes_down: u64,
     /// Of those, bytes during the site's business hours.
     pub business_hours_bytes: u64,
-    /// Highest utilisation of the site's WAN link in one bucket, 0 to 1.
+    /// Highest utilisation of the site's WAN link in one minute, either
+    /// direction, 0 to 1, measured as `wan.peak_utilization` is.
     pub peak_utilization: f64,
     /// Scheduled synchronisations its local server started.
     pub syncs: u64,

@@ -49,7 +49,7 @@ pub use model::{
 use crate::units::Span;
 use document::{Document, field_names, key_path, nearest};
 use error::FAULT_KINDS;
-use model::{ChangeDoc, SiteDoc, de_time};
+use model::{ChangeDoc, SiteDoc, SkewFaultDoc, SkewNodeName, de_time};
 
 /// A validated scenario.
 ///
@@ -90,6 +90,8 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     /// Index of the root site, the master's.
     root: usize,
+    /// Per site, whether it runs a local server under `tiered`.
+    local_server: Vec<bool>,
 }
 
 /// The top level of a scenario file as written.
@@ -223,6 +225,14 @@ impl Scenario {
     /// Index of the root site in [`Scenario::sites`].
     pub fn root_index(&self) -> usize {
         self.root
+    }
+
+    /// Whether site `index` runs a local server under the tiered strategy:
+    /// it has clients (the master's own site included) or, below the root,
+    /// relays for a site that runs one; and it does not say
+    /// `local_servers = 0`. The flat strategies run no local server.
+    pub fn runs_local_server(&self, index: usize) -> bool {
+        self.local_server.get(index).copied().unwrap_or(false)
     }
 
     /// The index of the site called `name`.
@@ -366,7 +376,18 @@ fn read_fault_kind<'a>(
         "loss" => read::<LossFault>(doc, &rest, &base, Fault::Loss),
         "duplicate" => read::<DuplicateFault>(doc, &rest, &base, Fault::Duplicate),
         "crash" => read::<CrashFault>(doc, &rest, &base, Fault::Crash),
-        "skew" => read::<SkewFault>(doc, &rest, &base, Fault::Skew),
+        "skew" => {
+            // Read as written, then turned into its target, which may fail
+            // on its own (both `node` and `client`, or neither).
+            let raw = match SkewFaultDoc::deserialize(ValueDeserializer::from(rest.clone())) {
+                Ok(raw) => raw,
+                Err(first) => {
+                    let all = doc.key_errors::<SkewFaultDoc>(&rest, &base);
+                    return Ok(Err(if all.is_empty() { vec![doc.de_error(&first)] } else { all }));
+                }
+            };
+            skew_fault(doc, index, raw).map(Fault::Skew).map_err(|e| vec![e])
+        }
         other => {
             let (key, table) = doc.describe(&kind_path);
             return Err(ScenarioError::Invalid {
@@ -381,6 +402,34 @@ fn read_fault_kind<'a>(
         }
     };
     Ok(fault)
+}
+
+/// A skew fault names its node with exactly one of `node` and `client`.
+fn skew_fault(
+    doc: &Document<'_>,
+    index: usize,
+    raw: SkewFaultDoc,
+) -> Result<SkewFault, ScenarioError> {
+    let invalid = |path: &[document::Seg], problem: Problem| {
+        let at = doc.locate(doc.span_of(path));
+        let (key, table) = doc.describe(path);
+        ScenarioError::Invalid { at, key, table, problem }
+    };
+    let node = match (raw.node, raw.client) {
+        (Some(_), Some(_)) => {
+            let path = key_path!["fault", index, "client"];
+            return Err(invalid(&path, Problem::NodeAndClient));
+        }
+        (None, None) => {
+            let path = key_path!["fault", index, "offset"];
+            return Err(invalid(&path, Problem::SkewWithoutNode));
+        }
+        (Some(SkewNodeName::Local), None) => SkewTarget::Local,
+        (Some(SkewNodeName::Clients), None) => SkewTarget::Clients,
+        (Some(SkewNodeName::Master), None) => SkewTarget::Master,
+        (None, Some(n)) => SkewTarget::Client(n),
+    };
+    Ok(SkewFault { site: raw.site, node, offset: raw.offset })
 }
 
 #[cfg(test)]

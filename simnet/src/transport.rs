@@ -11,7 +11,22 @@
 //! Bytes are counted at the IP layer: link-layer framing (Ethernet header,
 //! preamble, inter-frame gap) is not included, since it differs per hop.
 //! Retransmissions are not modelled here: a lost message is a link event,
-//! decided by [`crate::link`].
+//! decided by [`crate::link`]. A lost message is still metered on every
+//! link it was sent onto, up to and including the one that lost it, since
+//! it occupied those links; its pure ACKs are counted only on the links it
+//! crossed whole.
+//!
+//! # Directions
+//!
+//! A message's own bytes (frame, TLS records, segment headers, and the
+//! connection bytes of its sender's side) go in the direction it travels.
+//! The bytes it causes the other way (the receiver's pure ACKs, and for a
+//! message on a connection of its own the receiver's side of the handshake
+//! and teardown) go in the reverse direction of each link it crosses. Which
+//! exchanges open a connection is part of the model:
+//! [`TransportModel::client_connections`].
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -88,6 +103,59 @@ pub struct TransportModel {
     /// at least every second full-sized segment (RFC 1122 §4.2.3.2,
     /// RFC 5681 §4.2), which Linux does outside quick-ACK mode.
     pub delayed_ack_segments: u64,
+    /// Which messages between a client and its server (the master under the
+    /// flat strategies) open or close a TCP and TLS connection, by message
+    /// kind: an agent polling over HTTPS opens one connection per exchange.
+    /// By default a poll or a status report opens one; the policy update,
+    /// report acknowledgement or error that answers it closes it; a wake-up
+    /// reaches the client on a connection of its own, opened by the server
+    /// (so the server is the TLS client there). Kinds not listed carry no
+    /// connection bytes.
+    #[serde(default = "default_client_connections")]
+    pub client_connections: BTreeMap<String, ConnectionRole>,
+    /// Whether messages between servers (the master and the local servers)
+    /// ride on connections kept open for the whole run; default true, so
+    /// they carry no setup or teardown bytes. When false, the roles of
+    /// [`client_connections`](Self::client_connections) apply to them too.
+    #[serde(default = "default_persistent")]
+    pub server_connections_persistent: bool,
+}
+
+/// What a message does to a connection, in [`TransportModel::client_connections`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionRole {
+    /// A request that opens a connection, closed after its answer: the
+    /// sender's side of the setup and of the teardown
+    /// ([`TransportModel::connection_setup_bytes`] and
+    /// [`TransportModel::teardown_bytes`], first values) ride with it.
+    Opens,
+    /// The answer on a connection its request opened: the responder's side
+    /// of setup and teardown (the second values) ride with it.
+    Answers,
+    /// A message on a connection of its own, opened by its sender: the
+    /// sender's side of setup and teardown ride with it, the receiver's
+    /// side flows back in the reverse direction.
+    Own,
+}
+
+fn default_client_connections() -> BTreeMap<String, ConnectionRole> {
+    use ConnectionRole::*;
+    [
+        ("poll", Opens),
+        ("report", Opens),
+        ("policy_update", Answers),
+        ("report_ack", Answers),
+        ("error", Answers),
+        ("wake", Own),
+    ]
+    .into_iter()
+    .map(|(k, r)| (k.to_owned(), r))
+    .collect()
+}
+
+fn default_persistent() -> bool {
+    true
 }
 
 /// A [`TransportModel`] whose numbers cannot describe a real connection,
@@ -130,6 +198,8 @@ impl Default for TransportModel {
             tls_client_final_flight_bytes: 1186,
             tls_alert_bytes: 2,
             delayed_ack_segments: 2,
+            client_connections: default_client_connections(),
+            server_connections_persistent: default_persistent(),
         }
     }
 }
@@ -251,6 +321,18 @@ impl TransportModel {
         let last_ack = header;
         (close_notify + fin + last_ack, close_notify + fin)
     }
+
+    /// Connection bytes a message in `role` adds, as (in its own direction,
+    /// in the reverse direction); see [`ConnectionRole`].
+    pub fn connection_bytes(&self, role: ConnectionRole) -> (u64, u64) {
+        let (setup_c2s, setup_s2c) = self.connection_setup_bytes();
+        let (down_c2s, down_s2c) = self.teardown_bytes();
+        match role {
+            ConnectionRole::Opens => (setup_c2s + down_c2s, 0),
+            ConnectionRole::Answers => (setup_s2c + down_s2c, 0),
+            ConnectionRole::Own => (setup_c2s + down_c2s, setup_s2c + down_s2c),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -323,6 +405,30 @@ mod tests {
         assert_eq!(no_record.validate(), Err(TransportModelError::NoRecordPayload));
         let no_ack = TransportModel { delayed_ack_segments: 0, ..TransportModel::default() };
         assert_eq!(no_ack.validate(), Err(TransportModelError::NoAckRatio));
+    }
+
+    #[test]
+    fn connection_roles_split_setup_and_teardown_by_direction() {
+        let model = TransportModel::default();
+        assert_eq!(model.connection_bytes(ConnectionRole::Opens), (1663 + 180, 0));
+        assert_eq!(model.connection_bytes(ConnectionRole::Answers), (1527 + 128, 0));
+        // A connection of its own: the opener's side forward, the other back.
+        assert_eq!(model.connection_bytes(ConnectionRole::Own), (1663 + 180, 1527 + 128));
+        let opens = model.connection_bytes(ConnectionRole::Opens).0;
+        let answers = model.connection_bytes(ConnectionRole::Answers).0;
+        let (own_fwd, own_rev) = model.connection_bytes(ConnectionRole::Own);
+        assert_eq!(own_fwd + own_rev, opens + answers, "one whole connection either way");
+    }
+
+    #[test]
+    fn json_states_which_exchanges_open_a_connection() {
+        let json = serde_json::to_value(TransportModel::default()).unwrap();
+        assert_eq!(json["client_connections"]["poll"], "opens");
+        assert_eq!(json["client_connections"]["report"], "opens");
+        assert_eq!(json["client_connections"]["policy_update"], "answers");
+        assert_eq!(json["client_connections"]["wake"], "own");
+        assert!(json["client_connections"].get("sync").is_none());
+        assert_eq!(json["server_connections_persistent"], true);
     }
 
     #[test]

@@ -7,6 +7,23 @@
 //! sites, each charged the exact length of its encoded frame plus the
 //! transport model's overhead. Nothing here decides what a node does: the
 //! simulator only carries messages and reads observations.
+//!
+//! # Hops
+//!
+//! A message crosses its path one link at a time: it is handed to the next
+//! link when it arrives at the intermediate site, as an event of its own,
+//! so every link is FIFO in the order messages reach it. A copy made by a
+//! link (duplication) does not occupy any link: it reaches the receiver as
+//! much later than the original as the link that made it said.
+//!
+//! # Metering
+//!
+//! Bytes are counted on a link when a message is sent onto it, lost ones
+//! included (they occupied the link); a message stopped by a partition
+//! never got onto that link and is not counted there. `wan.bytes` is thus
+//! every byte sent onto a WAN link, in either direction, ACKs included, and
+//! `--trace` rows (one per delivered message, one per message lost on a
+//! link or to a node that was down) add up to it in their `wan_bytes`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +41,7 @@ use tiersync_engine::{
 };
 
 use crate::build::{self, Plan};
-use crate::link::{Link, Transmission};
+use crate::link::{Link, LossReason, Transmission};
 use crate::metrics::{LinkTraffic, Observer};
 use crate::nodes::{self, INITIAL_PROPOSAL_BASE};
 use crate::output::{RunOutput, RunSummary};
@@ -50,7 +67,9 @@ pub struct RunOptions {
 pub trait Hooks {
     /// Called now and then with the simulated time reached.
     fn progress(&mut self, _now: Time) {}
-    /// Called for every delivered message, when `wants_trace` is set.
+    /// Called, when `wants_trace` is set, for every message that ends: each
+    /// one delivered, each one lost on a link, each one that reached a node
+    /// that was down (see [`TraceRow::outcome`]).
     fn delivered(&mut self, _row: &TraceRow<'_>) {}
     /// Whether [`Hooks::delivered`] should be called.
     fn wants_trace(&self) -> bool {
@@ -62,10 +81,11 @@ pub trait Hooks {
 pub struct NoHooks;
 impl Hooks for NoHooks {}
 
-/// One delivered message, for `--trace`.
+/// One message that ended (delivered or lost), for `--trace`.
 #[derive(Debug)]
 pub struct TraceRow<'a> {
-    /// Delivery time.
+    /// Delivery time; for a message lost on a link, the time it was handed
+    /// to that link.
     pub at: Time,
     /// Sender.
     pub from: NodeId,
@@ -75,14 +95,31 @@ pub struct TraceRow<'a> {
     pub to: NodeId,
     /// Receiver's site.
     pub to_site: &'a str,
-    /// WAN links crossed, `;`-separated site names of their child ends.
+    /// WAN links the message was sent onto, `;`-separated site names of
+    /// their child ends: for a lost message, up to the one that lost it
+    /// (not one whose partition stopped it).
     pub wan_links: String,
     /// Message kind.
     pub kind: &'static str,
-    /// Bytes on the wire.
+    /// Bytes on the wire per link, in the message's direction.
     pub bytes: u64,
     /// Bytes of the message's frame alone (application bytes).
     pub frame_bytes: u64,
+    /// Bytes per link crossed whole, in the reverse direction: its ACKs,
+    /// and for a wake-up the client's side of the connection.
+    pub reverse_bytes: u64,
+    /// Bytes this message put on WAN links, both directions: `bytes` on
+    /// each of `wan_links`, plus `reverse_bytes` on each it crossed whole.
+    /// Zero for a copy made by a link. The sum over all rows is
+    /// `wan.bytes`.
+    pub wan_bytes: u64,
+    /// Whether it reached a running node.
+    pub delivered: bool,
+    /// `delivered`, `receiver_down` (it arrived at a node that was down),
+    /// `lost` (a link's loss draw took it) or `partitioned` (a link was cut).
+    pub outcome: &'static str,
+    /// Whether this is a copy made by a link that duplicates messages.
+    pub copy: bool,
 }
 
 /// A scenario action scheduled at a time.
@@ -97,14 +134,46 @@ enum Action {
     ComeBack(u32),
 }
 
+/// A message between two links of its path.
+struct InFlight {
+    msg: Message,
+    /// How much later than the message a copy arrives, nanoseconds, when a
+    /// link it crossed made one.
+    dup: Option<i64>,
+}
+
+/// A message lost on a link, kept until the event ends to be traced.
+#[derive(Clone, Copy, Debug)]
+struct LostRow {
+    at: Time,
+    from: NodeId,
+    to: NodeId,
+    kind: MessageKind,
+    len: u32,
+    /// The hop of its path that lost it.
+    hop: u16,
+    partitioned: bool,
+}
+
 /// An event in the queue.
 enum Event {
-    /// `len` is the frame length, computed once when the message was sent.
+    /// `len` is the frame length, computed once when the message was sent;
+    /// `copy` marks a copy made by a link.
     Deliver {
         from: NodeId,
         to: NodeId,
         len: u32,
+        copy: bool,
         msg: Box<Message>,
+    },
+    /// A message reached the far end of hop `hop - 1` and is handed to
+    /// hop `hop` of its path.
+    Hop {
+        from: NodeId,
+        to: NodeId,
+        len: u32,
+        hop: u16,
+        flight: Box<InFlight>,
     },
     Timer {
         node: NodeId,
@@ -183,6 +252,16 @@ struct World<'a> {
     client_profile: Vec<u32>,
     /// Per client: its last report and that report's frame length.
     report_len: Vec<Option<(Arc<SecurityReport>, u32)>>,
+    /// Per message kind: connection bytes of a client exchange, (in the
+    /// message's direction, in the reverse direction).
+    conn: [(u64, u64); MessageKind::ALL.len()],
+    /// Whether `--trace` rows are wanted.
+    trace_on: bool,
+    /// Messages lost on links during the current event, to be traced.
+    lost_rows: Vec<LostRow>,
+    /// Changes made while their local server was down, as (local index,
+    /// change index): the operator makes them when it is back.
+    pending_changes: Vec<(usize, usize)>,
 }
 
 impl<'a> World<'a> {
@@ -214,6 +293,12 @@ impl<'a> World<'a> {
             .map(|l| Link::new(l.config.clone()).expect("validated link"))
             .collect();
         let obs = Observer::new(sc, &plan, &clients, &profiles, &client_profile, opts.keep_detail);
+        let mut conn = [(0, 0); MessageKind::ALL.len()];
+        for kind in MessageKind::ALL {
+            if let Some(&role) = transport.client_connections.get(kind.as_str()) {
+                conn[kind as usize] = transport.connection_bytes(role);
+            }
+        }
 
         let mut w = World {
             sc,
@@ -238,6 +323,10 @@ impl<'a> World<'a> {
             report_len: vec![None; client_profile.len()],
             profiles,
             client_profile,
+            conn,
+            trace_on: false,
+            lost_rows: Vec::new(),
+            pending_changes: Vec::new(),
         };
         w.schedule_scenario();
         w
@@ -278,7 +367,20 @@ impl<'a> World<'a> {
                 }
                 Fault::Skew(s) => {
                     let ns = s.offset.as_nanos();
-                    for node in self.nodes_of(site, s.node == SkewTarget::Local) {
+                    let nodes = match s.node {
+                        SkewTarget::Local => self.nodes_of(site, true),
+                        SkewTarget::Clients => self.nodes_of(site, false),
+                        SkewTarget::Master => vec![NodeId(0)],
+                        SkewTarget::Client(n) => {
+                            let (from, to) = self.plan.client_range[site];
+                            let c = from.saturating_add(n);
+                            (c < to)
+                                .then(|| NodeId(self.plan.client_base + c))
+                                .into_iter()
+                                .collect()
+                        }
+                    };
+                    for node in nodes {
                         self.state[node.0 as usize].skew = ns;
                     }
                 }
@@ -348,6 +450,7 @@ impl<'a> World<'a> {
     fn run(&mut self, hooks: &mut dyn Hooks) {
         let end = self.sc.end();
         let trace = hooks.wants_trace();
+        self.trace_on = trace;
         let mut next_progress = 0u64;
         while let Some((at, event)) = self.queue.pop() {
             if at > end {
@@ -363,8 +466,11 @@ impl<'a> World<'a> {
                 next_progress = self.events + 1_000_000;
             }
             match event {
-                Event::Deliver { from, to, len, msg } => {
-                    self.deliver(from, to, u64::from(len), *msg, trace, hooks)
+                Event::Deliver { from, to, len, copy, msg } => {
+                    self.deliver(from, to, u64::from(len), copy, *msg, trace, hooks)
+                }
+                Event::Hop { from, to, len, hop, flight } => {
+                    self.next_hop(from, to, len, hop, flight)
                 }
                 Event::Timer { node, epoch, timer } => {
                     let st = self.state[node.0 as usize];
@@ -373,6 +479,9 @@ impl<'a> World<'a> {
                     }
                 }
                 Event::Action(a) => self.act(a),
+            }
+            if !self.lost_rows.is_empty() {
+                self.trace_lost(hooks);
             }
         }
         self.now = end;
@@ -391,7 +500,7 @@ impl<'a> World<'a> {
                 *to
             }
             Event::Timer { node, .. } => *node,
-            Event::Action(_) => return,
+            Event::Hop { .. } | Event::Action(_) => return,
         };
         if let Some(st) = self.state.get(node.0 as usize) {
             prefetch::read(st);
@@ -400,23 +509,29 @@ impl<'a> World<'a> {
             && let Some(client) = self.clients.get(c as usize)
         {
             prefetch::read_all(client);
+            self.obs.prefetch_client(c);
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn deliver(
         &mut self,
         from: NodeId,
         to: NodeId,
         len: u64,
+        copy: bool,
         msg: Message,
         trace: bool,
         hooks: &mut dyn Hooks,
     ) {
+        let kind = msg.kind();
         if !self.state[to.0 as usize].up {
             self.lost += 1;
+            if trace {
+                self.trace_end(hooks, from, to, kind, len, copy, "receiver_down");
+            }
             return;
         }
-        let kind = msg.kind();
         self.delivered += 1;
         let mut record = [0u8; 25];
         record[..8].copy_from_slice(&self.now.0.to_le_bytes());
@@ -426,25 +541,10 @@ impl<'a> World<'a> {
         record[17..].copy_from_slice(&len.to_le_bytes());
         self.trace.update(&record);
         if trace {
-            let (fs, ts) = (self.site(from), self.site(to));
-            let wan_links = self.plan.paths[fs][ts]
-                .iter()
-                .filter(|h| self.plan.links[h.link].wan)
-                .map(|h| self.sc.sites[self.plan.links[h.link].site].name.as_str())
-                .collect::<Vec<_>>()
-                .join(";");
-            hooks.delivered(&TraceRow {
-                at: self.now,
-                from,
-                from_site: &self.sc.sites[fs].name,
-                to,
-                to_site: &self.sc.sites[ts].name,
-                wan_links,
-                kind: kind.as_str(),
-                bytes: self.wire_bytes(from, to, kind, len),
-                frame_bytes: len,
-            });
+            self.trace_end(hooks, from, to, kind, len, copy, "delivered");
         }
+        let wire = self.forward_bytes(from, to, kind, len);
+        self.obs.count_received(self.now, to, wire);
         if to == NodeId(0)
             && let Message::Report { report } = &msg
         {
@@ -462,6 +562,83 @@ impl<'a> World<'a> {
             self.clients[c].handle_message(now, from, msg, &mut self.out);
         }
         self.drain(to);
+    }
+
+    /// The `;`-separated WAN links among hops `hops` of the path from
+    /// `from` to `to`, and how many there are.
+    fn wan_links(&self, from: NodeId, to: NodeId, hops: std::ops::Range<usize>) -> (String, u64) {
+        let (fs, ts) = (self.site(from), self.site(to));
+        let names: Vec<&str> = self.plan.paths[fs][ts][hops]
+            .iter()
+            .filter(|h| self.plan.links[h.link].wan)
+            .map(|h| self.sc.sites[self.plan.links[h.link].site].name.as_str())
+            .collect();
+        (names.join(";"), names.len() as u64)
+    }
+
+    /// Traces a message that crossed its whole path: delivered, or arrived
+    /// at a node that was down.
+    #[allow(clippy::too_many_arguments)]
+    fn trace_end(
+        &self,
+        hooks: &mut dyn Hooks,
+        from: NodeId,
+        to: NodeId,
+        kind: MessageKind,
+        len: u64,
+        copy: bool,
+        outcome: &'static str,
+    ) {
+        let (fs, ts) = (self.site(from), self.site(to));
+        let (wire, reverse) = self.wire_bytes(from, to, kind, len);
+        let (wan_links, n) = self.wan_links(from, to, 0..self.plan.paths[fs][ts].len());
+        hooks.delivered(&TraceRow {
+            at: self.now,
+            from,
+            from_site: &self.sc.sites[fs].name,
+            to,
+            to_site: &self.sc.sites[ts].name,
+            wan_links,
+            kind: kind.as_str(),
+            bytes: wire,
+            frame_bytes: len,
+            reverse_bytes: reverse,
+            wan_bytes: if copy { 0 } else { n * (wire + reverse) },
+            delivered: outcome == "delivered",
+            outcome,
+            copy,
+        });
+    }
+
+    /// Traces the messages lost on links during the event just run.
+    fn trace_lost(&mut self, hooks: &mut dyn Hooks) {
+        for row in std::mem::take(&mut self.lost_rows) {
+            let LostRow { at, from, to, kind, len, hop, partitioned } = row;
+            let (fs, ts) = (self.site(from), self.site(to));
+            let hop = usize::from(hop);
+            let (wire, reverse) = self.wire_bytes(from, to, kind, u64::from(len));
+            // Whole crossings before the hop that lost it, then that hop
+            // unless a partition kept the message off it.
+            let (_, whole) = self.wan_links(from, to, 0..hop);
+            let sent_onto = if partitioned { hop } else { hop + 1 };
+            let (wan_links, onto) = self.wan_links(from, to, 0..sent_onto);
+            hooks.delivered(&TraceRow {
+                at,
+                from,
+                from_site: &self.sc.sites[fs].name,
+                to,
+                to_site: &self.sc.sites[ts].name,
+                wan_links,
+                kind: kind.as_str(),
+                bytes: wire,
+                frame_bytes: u64::from(len),
+                reverse_bytes: reverse,
+                wan_bytes: whole * reverse + onto * wire,
+                delivered: false,
+                outcome: if partitioned { "partitioned" } else { "lost" },
+                copy: false,
+            });
+        }
     }
 
     fn fire(&mut self, node: NodeId, timer: Timer) {
@@ -494,28 +671,32 @@ impl<'a> World<'a> {
         }
     }
 
-    /// Wire bytes of one message: frame plus transport overhead, plus
-    /// connection setup and teardown for client exchanges, which open a
-    /// connection each (an agent polling over HTTPS).
-    fn wire_bytes(&self, from: NodeId, to: NodeId, kind: MessageKind, frame: u64) -> u64 {
-        let mut bytes = self.transport.wire_bytes(frame);
-        let client_side = from.0 >= self.plan.client_base || to.0 >= self.plan.client_base;
-        if client_side {
-            let (setup_c2s, setup_s2c) = self.transport.connection_setup_bytes();
-            let (down_c2s, down_s2c) = self.transport.teardown_bytes();
-            match kind {
-                // The client opens a connection for its request...
-                MessageKind::Poll | MessageKind::Report => bytes += setup_c2s + down_c2s,
-                // ...and the server's answer closes it.
-                MessageKind::PolicyUpdate | MessageKind::ReportAck | MessageKind::Error => {
-                    bytes += setup_s2c + down_s2c
-                }
-                // A wake-up reaches the client on a connection of its own.
-                MessageKind::Wake => bytes += setup_c2s + setup_s2c + down_c2s + down_s2c,
-                _ => {}
-            }
+    /// Wire bytes of one message per link, as (in its own direction, in
+    /// the reverse direction): frame plus transport overhead, plus the
+    /// connection bytes of a client exchange, which opens a connection
+    /// each (an agent polling over HTTPS; see
+    /// [`TransportModel::client_connections`]); back, its pure ACKs and
+    /// the receiver's side of a connection of its own.
+    fn wire_bytes(&self, from: NodeId, to: NodeId, kind: MessageKind, frame: u64) -> (u64, u64) {
+        let mut reverse = self.transport.ack_bytes(frame);
+        if self.opens_connections(from, to) {
+            reverse += self.conn[kind as usize].1;
         }
-        bytes
+        (self.forward_bytes(from, to, kind, frame), reverse)
+    }
+
+    /// The first of [`World::wire_bytes`]: the bytes in the message's own
+    /// direction.
+    fn forward_bytes(&self, from: NodeId, to: NodeId, kind: MessageKind, frame: u64) -> u64 {
+        let wire = self.transport.wire_bytes(frame);
+        if self.opens_connections(from, to) { wire + self.conn[kind as usize].0 } else { wire }
+    }
+
+    /// Whether messages between the two nodes pay connection bytes: client
+    /// exchanges, and server ones when server connections are not kept.
+    fn opens_connections(&self, from: NodeId, to: NodeId) -> bool {
+        let client_side = from.0 >= self.plan.client_base || to.0 >= self.plan.client_base;
+        client_side || !self.transport.server_connections_persistent
     }
 
     /// The exact frame length of `msg`, sent by `from`.
@@ -540,72 +721,137 @@ impl<'a> World<'a> {
         len
     }
 
-    /// Sends a message across the links between the two nodes' sites.
-    ///
-    /// Every hop is booked when the message is sent, each at the time the
-    /// message reaches it. A known limit: on a path of several WAN links
-    /// (flat clients two tiers below the master), a later message can book
-    /// the second link before an earlier one that is still crossing the
-    /// first, so FIFO holds per link in order of sending, not of arrival.
+    /// Sends a message across the links between the two nodes' sites: it
+    /// is handed to the first link now, and to each next one when it
+    /// arrives at the site between them ([`Event::Hop`]).
     fn send(&mut self, from: NodeId, to: NodeId, msg: Message) {
         let kind = msg.kind();
         let frame = self.frame_len(from, &msg);
-        let wire = self.wire_bytes(from, to, kind, frame);
-        let ack = self.transport.ack_bytes(frame);
-        self.obs.count_kind(kind, wire, frame);
-        if from.0 == 0 || to.0 == 0 {
-            self.obs.count_master(self.now, from.0 == 0, wire);
-        }
-        self.obs.count_servers(from, to, wire);
+        let (wire, reverse) = self.wire_bytes(from, to, kind, frame);
+        self.obs.count_kind(kind, wire, reverse, frame);
+        self.obs.count_sent(self.now, from, wire);
 
-        let (fs, ts) = (self.site(from), self.site(to));
-        let mut t = self.now;
-        let mut duplicate = None;
-        for hop in self.plan.paths[fs][ts].iter() {
-            let link = &mut self.links[hop.link];
-            match link.transmit(hop.dir, t, wire, &mut self.net_rng) {
-                Transmission::Lost { .. } => {
-                    self.lost += 1;
-                    return;
-                }
-                Transmission::Delivered { start, arrive, duplicate_arrive, serialisation } => {
-                    let wan = self.plan.links[hop.link].wan;
-                    let business = wan && self.plan.business[hop.link].contains(start);
+        let len = u32::try_from(frame).unwrap_or(u32::MAX);
+        let Some((arrive, dup)) = self.cross(from, to, kind, len, (wire, reverse), 0) else {
+            return;
+        };
+        if from.0 < self.plan.client_base && to.0 < self.plan.client_base {
+            self.obs.server_message(self.now, from, to, &msg, wire, &self.plan);
+        }
+        if self.plan.paths[self.site(from)][self.site(to)].len() == 1 {
+            self.arrive(from, to, len, arrive, dup, Box::new(msg));
+        } else {
+            let flight = Box::new(InFlight { msg, dup });
+            self.queue.push(arrive, Event::Hop { from, to, len, hop: 1, flight });
+        }
+    }
+
+    /// A message arrived at the site between hop `hop - 1` and hop `hop`
+    /// of its path: it goes on across hop `hop`.
+    fn next_hop(&mut self, from: NodeId, to: NodeId, len: u32, hop: u16, flight: Box<InFlight>) {
+        let mut flight = flight;
+        let kind = flight.msg.kind();
+        let bytes = self.wire_bytes(from, to, kind, u64::from(len));
+        let Some((arrive, dup)) = self.cross(from, to, kind, len, bytes, usize::from(hop)) else {
+            return;
+        };
+        flight.dup = flight.dup.or(dup);
+        if usize::from(hop) + 1 == self.plan.paths[self.site(from)][self.site(to)].len() {
+            let InFlight { msg, dup } = *flight;
+            self.arrive(from, to, len, arrive, dup, Box::new(msg));
+        } else {
+            self.queue.push(arrive, Event::Hop { from, to, len, hop: hop + 1, flight });
+        }
+    }
+
+    /// Queues the delivery of a message that crossed its last link at
+    /// `arrive`, and of its copy `dup` nanoseconds later if a link made one.
+    fn arrive(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        len: u32,
+        arrive: Time,
+        dup: Option<i64>,
+        msg: Box<Message>,
+    ) {
+        if let Some(extra) = dup {
+            let copy = Box::new((*msg).clone());
+            self.queue.push(arrive, Event::Deliver { from, to, len, copy: false, msg });
+            let at = Time(arrive.0 + extra);
+            self.queue.push(at, Event::Deliver { from, to, len, copy: true, msg: copy });
+        } else {
+            self.queue.push(arrive, Event::Deliver { from, to, len, copy: false, msg });
+        }
+    }
+
+    /// Hands a message to hop `hop` of its path now and meters it there:
+    /// `bytes` on the link's direction (lost or not, once it is sent onto
+    /// it), the reverse bytes back once it crossed. Returns when it reaches
+    /// the far end and, when the link made a copy, how much later the copy
+    /// arrives; `None` when the link lost it. A known limit: the ACKs of a
+    /// message are counted as it crosses each link, so a message that then
+    /// reaches a node that is down still has its ACKs counted.
+    fn cross(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        kind: MessageKind,
+        len: u32,
+        (wire, reverse): (u64, u64),
+        hop: usize,
+    ) -> Option<(Time, Option<i64>)> {
+        let h = self.plan.paths[self.site(from)][self.site(to)][hop];
+        let wan = self.plan.links[h.link].wan;
+        let dir = if wan { h.dir } else { self.plan.lan_direction(from, to) };
+        match self.links[h.link].transmit(dir, self.now, wire, &mut self.net_rng) {
+            Transmission::Lost { reason, start, serialisation } => {
+                self.lost += 1;
+                let partitioned = reason == LossReason::Partition;
+                if !partitioned {
+                    let business = wan && self.plan.business[h.link].contains(start);
                     let traffic = LinkTraffic {
                         bytes: wire,
                         busy: serialisation,
                         business,
                         wan,
                         message: true,
+                        lost: true,
                     };
-                    self.obs.count_link(hop.link, hop.dir, start, traffic);
-                    if ack > 0 {
-                        // Pure ACKs flow back; counted, never delaying data.
-                        let acks = LinkTraffic {
-                            bytes: ack,
-                            busy: Duration::ZERO,
-                            message: false,
-                            ..traffic
-                        };
-                        self.obs.count_link(hop.link, hop.dir.reverse(), start, acks);
-                    }
-                    if duplicate.is_none() {
-                        duplicate = duplicate_arrive.map(|d| d.0 - arrive.0);
-                    }
-                    t = arrive;
+                    self.obs.count_link(h.link, dir, start, traffic);
                 }
+                if self.trace_on {
+                    let hop = u16::try_from(hop).unwrap_or(u16::MAX);
+                    let at = self.now;
+                    self.lost_rows.push(LostRow { at, from, to, kind, len, hop, partitioned });
+                }
+                None
+            }
+            Transmission::Delivered { start, arrive, duplicate_arrive, serialisation } => {
+                let business = wan && self.plan.business[h.link].contains(start);
+                let traffic = LinkTraffic {
+                    bytes: wire,
+                    busy: serialisation,
+                    business,
+                    wan,
+                    message: true,
+                    lost: false,
+                };
+                self.obs.count_link(h.link, dir, start, traffic);
+                if reverse > 0 {
+                    // ACKs (and a wake-up's far side of the handshake) flow
+                    // back; counted, never delaying data.
+                    let back = LinkTraffic {
+                        bytes: reverse,
+                        busy: Duration::ZERO,
+                        message: false,
+                        ..traffic
+                    };
+                    self.obs.count_link(h.link, dir.reverse(), start, back);
+                }
+                Some((arrive, duplicate_arrive.map(|d| d.0 - arrive.0)))
             }
         }
-        if let Some(extra) = duplicate {
-            let copy = Box::new(msg.clone());
-            let len = u32::try_from(frame).unwrap_or(u32::MAX);
-            self.queue.push(Time(t.0 + extra), Event::Deliver { from, to, len, msg: copy });
-        }
-        if from.0 < self.plan.client_base && to.0 < self.plan.client_base {
-            self.obs.server_message(self.now, from, to, &msg, wire, &self.plan);
-        }
-        let len = u32::try_from(frame).unwrap_or(u32::MAX);
-        self.queue.push(t, Event::Deliver { from, to, len, msg: Box::new(msg) });
     }
 
     fn observe(&mut self, node: NodeId, o: Observation) {
@@ -672,28 +918,46 @@ impl<'a> World<'a> {
     /// A scenario change, made where its origin says. Under the flat
     /// strategies there are no local servers, so a change created at a
     /// site is made at the master at the same moment.
+    ///
+    /// A change due at a local server that is down waits: the operator
+    /// makes it again as soon as the server is back ([`World::crash`]). Its
+    /// delay still counts from the scenario's time, and if the server never
+    /// comes back it is dropped, its clients counted as never applied.
     fn apply_change(&mut self, i: usize) {
         let c = &self.sc.changes[i];
-        let change = nodes::scenario_change(self.sc, self.seed, i);
         self.obs.change_made(i, self.now, c.platforms.as_deref());
         match nodes::change_origin(self.sc, &self.plan, self.strategy, i) {
             Some(l) => {
-                let id = NodeId(1 + l as u32);
-                if !self.state[id.0 as usize].up {
+                if !self.state[1 + l].up {
+                    self.obs.change_deferred(i);
+                    self.pending_changes.push((l, i));
                     return;
                 }
-                let now = self.node_now(id);
-                self.obs.proposal_origin(id, i as u64, i);
-                self.locals[l].handle_set_policy(now, change, i as u64, &mut self.out);
-                self.drain(id);
+                self.change_at_local(l, i);
             }
             _ => {
+                let change = self.policy_change(i);
                 let now = self.node_now(NodeId(0));
                 self.obs.proposal_origin(NodeId(0), i as u64, i);
                 let _ = self.master.handle_set_policy(now, change, i as u64, &mut self.out);
                 self.drain(NodeId(0));
             }
         }
+    }
+
+    /// Makes change `i` at local server `l`, which is up.
+    fn change_at_local(&mut self, l: usize, i: usize) {
+        let id = NodeId(1 + l as u32);
+        let change = self.policy_change(i);
+        let now = self.node_now(id);
+        self.obs.proposal_origin(id, i as u64, i);
+        self.locals[l].handle_set_policy(now, change, i as u64, &mut self.out);
+        self.drain(id);
+    }
+
+    /// Scenario change `i` as the engine takes it.
+    fn policy_change(&self, i: usize) -> tiersync_engine::PolicyChange {
+        nodes::scenario_change(self.sc, self.seed, i)
     }
 
     /// A crash (`down`) or restart of the nodes a fault names. A local
@@ -724,14 +988,22 @@ impl<'a> World<'a> {
             let now = self.node_now(id);
             if idx < self.plan.client_base as usize {
                 self.locals[idx - 1].handle_restart(now, &mut self.out);
+                self.drain(id);
+                // The operator makes the changes the server missed, in order.
+                let (due, wait): (Vec<_>, Vec<_>) =
+                    self.pending_changes.iter().partition(|&&(l, _)| l == idx - 1);
+                self.pending_changes = wait;
+                for (l, change) in due {
+                    self.change_at_local(l, change);
+                }
             } else {
                 let ci = idx - self.plan.client_base as usize;
                 let profile = self.profiles[self.client_profile[ci] as usize].clone();
                 let seed = seeds::derive(self.seed, "client-reinstall", id.0 as u64);
                 self.clients[ci] = Client::new(id, profile, seed);
                 self.clients[ci].handle_start(now, &mut self.out);
+                self.drain(id);
             }
-            self.drain(id);
         }
     }
 
@@ -784,6 +1056,9 @@ impl<'a> World<'a> {
             _ => self.master.clients().len() as u64,
         };
         let up_to_date_at_end = self.count_up_to_date();
+        for &(_, change) in &self.pending_changes {
+            self.obs.change_dropped(change);
+        }
         let (summary_parts, detail) = self.obs.finish(end, &self.plan, self.sc);
         let summary = RunSummary {
             scenario: self.sc.name.clone(),
@@ -809,9 +1084,135 @@ impl<'a> World<'a> {
             sites: summary_parts.sites,
             status_queries: summary_parts.queries,
             lost_messages: self.lost,
+            changes: summary_parts.changes,
+            client_groups: summary_parts.client_groups,
+            links: summary_parts.links,
             rejections: summary_parts.rejections,
             transport_model: self.transport.clone(),
         };
         RunOutput { summary, detail, platforms: summary_parts.platforms }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tiersync_engine::Revision;
+
+    /// Flat clients at `eu` (one WAN hop from the master) and at `x`
+    /// below it (two hops, the first a slow line).
+    const TWO_HOPS: &str = r#"
+name = "two-hops"
+seed = 1
+start = "2026-03-02T00:00:00Z"
+duration = "1d"
+strategy = "flat"
+
+[master]
+site = "hq"
+
+[client]
+poll = "1h"
+splay = "30m"
+status_every = "1h"
+inventory = "1KiB"
+
+[local]
+sync_window = "02:00-04:00"
+
+[[site]]
+name = "hq"
+timezone = "UTC"
+
+[[site]]
+name = "eu"
+parent = "hq"
+timezone = "UTC"
+clients = { linux = 1 }
+wan = { bandwidth = "1Mbit/s", latency = "10ms" }
+
+[[site]]
+name = "x"
+parent = "eu"
+timezone = "UTC"
+clients = { linux = 1 }
+wan = { bandwidth = "16kbit/s", latency = "10ms" }
+
+[[fault]]
+kind = "skew"
+site = "hq"
+node = "master"
+offset = "1h"
+
+[[fault]]
+kind = "skew"
+site = "x"
+client = 0
+offset = "-90s"
+"#;
+
+    fn world(sc: &Scenario) -> World<'_> {
+        let opts = RunOptions { strategy: Strategy::Flat, seed: None, keep_detail: false };
+        let mut w = World::new(sc, &opts);
+        // Start from idle links and an empty queue: only the test's sends.
+        w.queue = EventQueue::new();
+        w.links = w.plan.links.iter().map(|l| Link::new(l.config.clone()).unwrap()).collect();
+        w
+    }
+
+    /// Runs the queue, handing messages on between links, and returns the
+    /// deliveries as (sender, time).
+    fn deliveries(w: &mut World<'_>) -> Vec<(NodeId, Time)> {
+        let mut out = Vec::new();
+        while let Some((at, ev)) = w.queue.pop() {
+            w.now = at;
+            match ev {
+                Event::Hop { from, to, len, hop, flight } => w.next_hop(from, to, len, hop, flight),
+                Event::Deliver { from, .. } => out.push((from, at)),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// A message sent from `x` reaches `eu` after the slow first link; one
+    /// sent from `eu` while it is still on that link crosses the idle
+    /// second link at once instead of waiting behind it (the FIFO of each
+    /// link is in order of arrival, not of sending).
+    #[test]
+    fn each_link_is_fifo_in_order_of_arrival() {
+        let sc = Scenario::from_str_named(TWO_HOPS, "two-hops.toml").unwrap();
+        let mut w = world(&sc);
+        let (eu_client, x_client) = (NodeId(w.plan.client_base), NodeId(w.plan.client_base + 1));
+        let wake = || Message::Wake { revision: Revision(1) };
+        let (wire, _) = w.wire_bytes(x_client, NodeId(0), MessageKind::Wake, frame_len_of(&wake()));
+        let at = |bits: u64, bps: u64| Duration::from_nanos((bits * 1_000_000_000).div_ceil(bps));
+        let lat = Duration::from_millis(10);
+
+        let t0 = sc.start;
+        w.now = t0;
+        w.send(x_client, NodeId(0), wake());
+        let half = t0 + Duration::from_millis(500);
+        w.now = half;
+        w.send(eu_client, NodeId(0), wake());
+        let got = deliveries(&mut w);
+
+        // The eu message does not queue: it left at 0.5 s.
+        let eu_arrives = half + at(wire * 8, 1_000_000) + lat;
+        // The x message reached eu after 16 kbit/s, then crossed 1 Mbit/s.
+        let at_eu = t0 + at(wire * 8, 16_000) + lat;
+        assert!(at_eu > eu_arrives, "the test needs the eu message to go first");
+        let x_arrives = at_eu + at(wire * 8, 1_000_000) + lat;
+        assert_eq!(got, vec![(eu_client, eu_arrives), (x_client, x_arrives)]);
+    }
+
+    #[test]
+    fn skew_moves_the_master_or_one_client_only() {
+        let sc = Scenario::from_str_named(TWO_HOPS, "two-hops.toml").unwrap();
+        let w = world(&sc);
+        let skews: Vec<i64> = w.state.iter().map(|s| s.skew).collect();
+        let hour = 3_600_000_000_000;
+        // The master, the client at eu, the client at x.
+        assert_eq!(skews, vec![hour, 0, -90_000_000_000]);
     }
 }

@@ -177,7 +177,7 @@ fn change_origin_must_have_a_local_server() {
     assert_eq!(
         err.to_string(),
         "figure-1.toml:66:10: `origin` in [[change]] #2: site `c` has no local server \
-         (it has no clients, or `local_servers = 0`)"
+         (it has no clients and relays for no site that has one, or `local_servers = 0`)"
     );
 }
 
@@ -427,4 +427,114 @@ fn syntax_errors_are_reported_one_per_line() {
     assert_eq!(lines.len(), 2, "{err}");
     assert!(lines[0].contains("duplicate key `name`"), "{err}");
     assert!(lines[1].starts_with("figure-1.toml:4:8: invalid TOML: extra `=`"), "{err}");
+}
+
+/// Figure 1 with `extra` appended (faults) and the first `from` replaced.
+#[allow(clippy::result_large_err)]
+fn load_edited(from: &str, to: &str, extra: &str) -> Result<Scenario, ScenarioError> {
+    assert!(FIGURE_1.contains(from), "figure-1.toml has no `{from}`");
+    let text = format!("{}\n{extra}", FIGURE_1.replacen(from, to, 1));
+    Scenario::from_str_named(&text, "figure-1.toml")
+}
+
+/// The key and problem of an `Invalid` error.
+fn invalid(result: Result<Scenario, ScenarioError>) -> (String, Problem) {
+    match result {
+        Err(ScenarioError::Invalid { key, problem, .. }) => (key, problem),
+        Err(other) => panic!("expected an invalid value, got {other}"),
+        Ok(_) => panic!("expected an error"),
+    }
+}
+
+fn skew(site: &str, who: &str) -> String {
+    format!("[[fault]]\nkind = \"skew\"\nsite = \"{site}\"\n{who}\noffset = \"-90s\"\n")
+}
+
+fn crash_local(site: &str) -> String {
+    format!(
+        "[[fault]]\nkind = \"crash\"\nsite = \"{site}\"\nnode = \"local\"\n\
+         at = \"2026-03-05T09:00:00Z\"\nrestart_after = \"1h\"\n"
+    )
+}
+
+/// A figure 1 where `a` hangs below a regional hub `eu` without clients.
+#[allow(clippy::result_large_err)]
+fn with_hub(extra: &str) -> Result<Scenario, ScenarioError> {
+    let hub = "[[site]]\nname = \"eu\"\nparent = \"hq\"\ntimezone = \"Europe/Paris\"\n\
+               wan = { bandwidth = \"100Mbit/s\", latency = \"70ms\" }\n\n[[site]]\nname = \"a\"\n\
+               parent = \"eu\"";
+    load_edited("[[site]]\nname = \"a\"\nparent = \"hq\"", hub, extra)
+}
+
+#[test]
+fn local_faults_follow_the_sites_that_run_a_local_server() {
+    // A relay hub runs a local server, so it may crash or be skewed.
+    let s = with_hub(&format!("{}{}", crash_local("eu"), skew("eu", "node = \"local\""))).unwrap();
+    assert!(s.runs_local_server(s.site_index("eu").unwrap()));
+    // The master's site runs one when it has clients...
+    let clients = "timezone = \"America/New_York\"\nclients = { linux = 10 }";
+    let s = load_edited("timezone = \"America/New_York\"", clients, &crash_local("hq")).unwrap();
+    assert!(s.runs_local_server(s.root_index()));
+    // ...and not without: a crash of it would do nothing, so it is refused.
+    let (key, problem) = invalid(load_edited("", "", &crash_local("hq")));
+    assert_eq!(key, "node");
+    assert_eq!(problem, Problem::NoLocalServer { site: "hq".into() });
+    // A site with `local_servers = 0` has none either.
+    let none = "clients = { windows = 800 }\nlocal_servers = 0";
+    let (_, problem) = invalid(load_edited("clients = { windows = 800 }", none, &crash_local("c")));
+    assert_eq!(problem, Problem::NoLocalServer { site: "c".into() });
+}
+
+#[test]
+fn several_local_servers_per_site_are_refused() {
+    let two = "clients = { windows = 800 }\nlocal_servers = 2";
+    let err = load_edited("clients = { windows = 800 }", two, "").unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "`local_servers` in [[site]] \"c\": site `c` asks for 2 local servers; the \
+             simulator runs at most one per site"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn skew_names_the_master_or_one_client() {
+    let s = load_edited(
+        "",
+        "",
+        &format!("{}{}", skew("hq", "node = \"master\""), skew("b", "client = 2899")),
+    )
+    .unwrap();
+    use tiersync_simnet::scenario::{Fault, SkewTarget};
+    let targets: Vec<SkewTarget> = s
+        .faults
+        .iter()
+        .filter_map(|f| if let Fault::Skew(k) = f { Some(k.node) } else { None })
+        .collect();
+    assert_eq!(targets, [SkewTarget::Master, SkewTarget::Client(2899)]);
+
+    let (key, problem) = invalid(load_edited("", "", &skew("b", "node = \"master\"")));
+    assert_eq!(key, "node");
+    assert_eq!(problem, Problem::MasterElsewhere { site: "b".into(), master: "hq".into() });
+    let (key, problem) = invalid(load_edited("", "", &skew("b", "client = 2900")));
+    assert_eq!(key, "client");
+    assert_eq!(problem, Problem::NoSuchSiteClient { site: "b".into(), client: 2900, count: 2900 });
+    let (_, problem) = invalid(load_edited("", "", &skew("b", "node = \"clients\"\nclient = 1")));
+    assert_eq!(problem, Problem::NodeAndClient);
+    let (_, problem) = invalid(load_edited("", "", &skew("b", "")));
+    assert_eq!(problem, Problem::SkewWithoutNode);
+    let err = load_edited("", "", &skew("b", "node = \"mastr\"")).unwrap_err();
+    assert!(err.to_string().contains("did you mean `master`?"), "{err}");
+}
+
+#[test]
+fn client_behaviour_keys_default_to_the_documented_values() {
+    let s = load_with(&[]).unwrap();
+    assert_eq!(s.client.threat_rate.value(), 0.001);
+    assert_eq!(s.client.scan_every, Span::from_secs(86_400));
+    assert_eq!(s.client.wake_splay, Span::from_secs(60));
+    let s = load_with(&[("client.wake_splay", "5m"), ("client.threat_rate", "0.5")]).unwrap();
+    assert_eq!(s.client.wake_splay, Span::from_mins(5));
+    assert_eq!(s.client.threat_rate.value(), 0.5);
 }

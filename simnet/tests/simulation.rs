@@ -3,9 +3,9 @@
 //! of the tiered strategy under loss, duplication and partitions.
 
 use proptest::prelude::*;
-use tiersync_simnet::output::RunOutput;
+use tiersync_simnet::output::{RunOutput, RunSummary};
 use tiersync_simnet::scenario::{Scenario, Strategy};
-use tiersync_simnet::world::{self, NoHooks, RunOptions};
+use tiersync_simnet::world::{self, Hooks, NoHooks, RunOptions, TraceRow};
 
 fn load(text: &str) -> Scenario {
     Scenario::from_str_named(text, "test.toml").unwrap_or_else(|e| panic!("{e}"))
@@ -217,31 +217,328 @@ offset = "-90s"
     assert!(s.by_kind["policy_update"].app_bytes > normal.by_kind["policy_update"].app_bytes);
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+/// SMALL with a local server crash at `tokyo` from 09:00, for `restart`.
+fn tokyo_local_down(restart: &str) -> Scenario {
+    let fault = format!(
+        "[[fault]]\nkind = \"crash\"\nsite = \"tokyo\"\nnode = \"local\"\n\
+         at = \"2026-03-03T09:00:00Z\"\nrestart_after = \"{restart}\"\n"
+    );
+    load(&format!("{SMALL}\n{fault}"))
+}
 
-    /// Under random loss, duplication and a partition that heals at least
-    /// a day before the end, every client of the tiered strategy ends on
-    /// the master's final policies and every change reached every client.
+/// A change due at a local server that is down is made when it is back,
+/// late; one whose server never comes back is dropped. Either way its
+/// affected clients are counted, and those that never got it show.
+#[test]
+fn changes_at_a_down_local_server_wait_or_are_dropped() {
+    // Down 09:00-10:00: the 09:30 firewall change is made at 10:00.
+    let s = run(&tokyo_local_down("1h"), Strategy::Tiered, None).summary;
+    assert_eq!((s.changes.total, s.changes.deferred, s.changes.dropped), (2, 1, 0));
+    assert_eq!(s.changes.unassigned, 0);
+    // 70 clients take the antivirus change, the 50 windows ones the firewall.
+    assert_eq!(s.propagation_seconds.count, 70 + 50);
+    assert_eq!(s.propagation_seconds.never_applied, 0);
+
+    // Down until after the end: never made, 50 windows clients never got it.
+    let s = run(&tokyo_local_down("3d"), Strategy::Tiered, None).summary;
+    assert_eq!((s.changes.deferred, s.changes.dropped, s.changes.unassigned), (1, 1, 1));
+    assert_eq!(s.propagation_seconds.count, 70);
+    assert_eq!(s.propagation_seconds.never_applied, 50);
+}
+
+/// The LAN carries a server's answers down and its clients' requests up;
+/// the master's own clients are served by a local server on that LAN.
+#[test]
+fn lan_directions_and_the_master_sites_local_server() {
+    let text = SMALL.replacen(
+        "timezone = \"America/New_York\"",
+        "timezone = \"America/New_York\"\nclients = { linux = 10 }",
+        1,
+    );
+    let s = run(&load(&text), Strategy::Tiered, None).summary;
+    assert_eq!(s.clients.up_to_date_at_end, 80);
+    assert_eq!(s.propagation_seconds.never_applied, 0);
+    let hq_local = s.servers.iter().find(|v| v.role == "local" && v.site == "hq");
+    let hq_local = hq_local.expect("a local server at the master's site");
+    // Its ten clients poll it hourly, not the master.
+    assert!(hq_local.messages_in > 10 * 3 * 24, "{hq_local:?}");
+    assert!(s.master.messages_in < 100, "{:?}", s.master);
+    for lan in s.links.iter().filter(|l| !l.wan) {
+        if lan.site == "hq" || lan.site == "london" {
+            // Policy updates go down, polls and reports up, as messages.
+            assert!(lan.down.messages > 0 && lan.up.messages > 0, "{lan:?}");
+        }
+    }
+    let london = s.links.iter().find(|l| l.name == "lan:london").unwrap();
+    assert!(london.down.bytes > london.up.bytes / 10, "{london:?}");
+}
+
+/// Per-node and per-link totals add up to the message counts.
+#[test]
+fn client_server_and_link_totals_add_up() {
+    for strategy in [Strategy::Tiered, Strategy::FlatConditional] {
+        let s = run(&load(SMALL), strategy, None).summary;
+        let sent: u64 = s.by_kind.values().map(|k| k.messages).sum();
+        let sent_bytes: u64 = s.by_kind.values().map(|k| k.bytes).sum();
+        let out: u64 = s.servers.iter().map(|v| v.messages_out).sum::<u64>()
+            + s.client_groups.iter().map(|g| g.messages_out).sum::<u64>();
+        let out_bytes: u64 = s.servers.iter().map(|v| v.bytes_out).sum::<u64>()
+            + s.client_groups.iter().map(|g| g.bytes_out).sum::<u64>();
+        let received: u64 = s.servers.iter().map(|v| v.messages_in).sum::<u64>()
+            + s.client_groups.iter().map(|g| g.messages_in).sum::<u64>();
+        assert_eq!((out, out_bytes), (sent, sent_bytes), "{strategy}");
+        assert_eq!(received, s.delivered_messages, "{strategy}");
+        let groups: Vec<_> =
+            s.client_groups.iter().map(|g| (g.site.as_str(), g.platform.as_str())).collect();
+        assert_eq!(
+            groups,
+            [("london", "macos"), ("london", "windows"), ("tokyo", "linux"), ("tokyo", "windows")]
+        );
+        assert_eq!(s.client_groups.iter().map(|g| g.clients).sum::<u64>(), 70);
+        assert!(s.client_groups.iter().all(|g| g.messages_out > 0 && g.bytes_in > 0));
+
+        let wan = s.links.iter().filter(|l| l.wan);
+        let (bytes, msgs) = wan.fold((0, 0), |(b, m), l| {
+            (b + l.down.bytes + l.up.bytes, m + l.down.messages + l.up.messages)
+        });
+        assert_eq!((bytes, msgs), (s.wan.bytes, s.wan.messages), "{strategy}");
+    }
+}
+
+/// A trace that keeps what every row says.
+#[derive(Default)]
+struct Rows {
+    rows: Vec<(String, u64, bool, String)>,
+}
+
+impl Hooks for Rows {
+    fn wants_trace(&self) -> bool {
+        true
+    }
+
+    fn delivered(&mut self, r: &TraceRow<'_>) {
+        self.rows.push((r.outcome.to_owned(), r.wan_bytes, r.copy, r.wan_links.clone()));
+    }
+}
+
+/// SMALL with a relay hub above london, a site below tokyo, jitter, loss,
+/// duplicates, a partition, crashes and an urgent change.
+fn faulty() -> Scenario {
+    let mut text = faulty_sites().replacen("#tokyo-wan", ", jitter = \"80ms\"", 1);
+    for site in IMPAIRED {
+        text = text.replacen(&format!("#{site}-wan"), "", 1);
+    }
+    let text = text.replacen("origin = \"hq\"", "origin = \"hq\"\nurgent = true", 1);
+    let faults = r#"
+[[fault]]
+kind = "loss"
+site = "london"
+rate = 0.05
+
+[[fault]]
+kind = "loss"
+site = "eu"
+rate = 0.02
+
+[[fault]]
+kind = "duplicate"
+site = "tokyo"
+rate = 0.05
+
+[[fault]]
+kind = "partition"
+site = "osaka"
+from = "2026-03-03T01:00:00Z"
+to = "2026-03-03T05:00:00Z"
+
+[[fault]]
+kind = "crash"
+site = "eu"
+node = "local"
+at = "2026-03-03T01:00:00Z"
+restart_after = "4h"
+
+[[fault]]
+kind = "crash"
+site = "tokyo"
+node = "clients"
+at = "2026-03-02T14:00:20Z"
+restart_after = "10m"
+"#;
+    load(&format!("{text}\n{faults}"))
+}
+
+/// Summing the trace's `wan_bytes` gives `wan.bytes` exactly: delivered
+/// messages, lost ones (with the links they got onto), copies, and the
+/// ACKs and handshake bytes flowing back.
+#[test]
+fn trace_rows_add_up_to_wan_bytes() {
+    let sc = faulty();
+    for strategy in [Strategy::Tiered, Strategy::Flat] {
+        let mut rows = Rows::default();
+        let opts = RunOptions { strategy, seed: None, keep_detail: false };
+        let s: RunSummary = world::run(&sc, &opts, &mut rows).summary;
+        let total: u64 = rows.rows.iter().map(|r| r.1).sum();
+        assert_eq!(total, s.wan.bytes, "{strategy}");
+        let count = |outcome: &str| rows.rows.iter().filter(|r| r.0 == outcome).count() as u64;
+        let lost = count("lost") + count("partitioned") + count("receiver_down");
+        assert_eq!(lost, s.lost_messages, "{strategy}");
+        assert!(count("lost") > 0 && count("partitioned") > 0, "{strategy}");
+        // Lost on a link, the message still cost bytes on it.
+        assert!(rows.rows.iter().any(|r| r.0 == "lost" && r.1 > 0), "{strategy}");
+        assert!(rows.rows.iter().any(|r| r.2 && r.1 == 0), "copies carry no bytes");
+        // Flat clients at osaka cross two WAN links.
+        if strategy == Strategy::Flat {
+            assert!(rows.rows.iter().any(|r| r.3 == "osaka;tokyo"), "{strategy}");
+        } else {
+            assert!(count("receiver_down") > 0, "the eu local server was down");
+            assert_eq!(s.clients.up_to_date_at_end, 75);
+        }
+    }
+}
+
+/// A wake-up opens a connection of its own from the server: the client's
+/// side of the handshake and teardown flows back, not with the wake-up.
+#[test]
+fn a_wake_ups_far_side_of_the_handshake_goes_back() {
+    let urgent = load(&SMALL.replacen("origin = \"hq\"", "origin = \"hq\"\nurgent = true", 1));
+    let s = run(&urgent, Strategy::Tiered, None).summary;
+    let wake = &s.by_kind["wake"];
+    // Two to local servers on their kept connections, 70 to clients.
+    assert_eq!(wake.messages, 72);
+    // Each small wake-up is one TLS record (22 bytes) in one segment (52),
+    // and each acknowledged by one pure ACK (52). A client's wake-up adds
+    // the server's SYN, handshake flights and close (1663 + 180) forward
+    // and the client's (1527 + 128) back.
+    assert_eq!(wake.bytes, wake.app_bytes + 72 * (22 + 52) + 70 * (1663 + 180));
+    assert_eq!(wake.reverse_bytes, 72 * 52 + 70 * (1527 + 128));
+}
+
+/// `client.wake_splay` bounds how long a client waits after a wake-up.
+#[test]
+fn wake_splay_is_read_from_the_scenario() {
+    let base = SMALL.split("[[change]]").next().unwrap();
+    let with = |splay: &str| {
+        let client = format!("inventory = \"1KiB\"\nwake_splay = \"{splay}\"");
+        let change = "[[change]]\nat = \"2026-03-02T14:00:00Z\"\npolicy = \"antivirus\"\n\
+                      content = \"50KiB\"\nurgent = true\n";
+        load(&format!("{}\n{change}", base.replace("inventory = \"1KiB\"", &client)))
+    };
+    let quick = run(&with("1s"), Strategy::Tiered, None).summary.propagation_seconds;
+    let slow = run(&with("40m"), Strategy::Tiered, None).summary.propagation_seconds;
+    assert_eq!((quick.count, slow.count), (70, 70));
+    assert!(quick.max < 120.0, "{quick:?}");
+    assert!(slow.max > 600.0 && slow.max <= 40.0 * 60.0 + 120.0, "{slow:?}");
+}
+
+/// The WAN links the convergence property test may impair: a relay hub,
+/// the site below it, a site with clients and one below that.
+const IMPAIRED: [&str; 4] = ["eu", "london", "tokyo", "osaka"];
+
+/// Faults on one WAN link: loss rate, duplication rate, jitter in ms.
+type LinkFaults = (Option<f64>, Option<f64>, Option<u32>);
+
+/// SMALL with a relay hub `eu` above london and `osaka` below tokyo, each
+/// WAN link given `links` faults, and `partitions` as (link, start hour
+/// from the start, hours).
+fn impaired(links: &[LinkFaults; 4], partitions: &[(usize, u32, u32)]) -> String {
+    let mut text = faulty_sites();
+    for (site, (_, _, jitter)) in IMPAIRED.iter().zip(links) {
+        if let Some(ms) = jitter {
+            let marker = format!("#{site}-wan");
+            text = text.replacen(&marker, &format!(", jitter = \"{ms}ms\""), 1);
+        }
+    }
+    for site in IMPAIRED {
+        text = text.replacen(&format!("#{site}-wan"), "", 1);
+    }
+    for (site, (loss, dup, _)) in IMPAIRED.iter().zip(links) {
+        if let Some(rate) = loss {
+            text += &format!("\n[[fault]]\nkind = \"loss\"\nsite = \"{site}\"\nrate = {rate}\n");
+        }
+        if let Some(rate) = dup {
+            text +=
+                &format!("\n[[fault]]\nkind = \"duplicate\"\nsite = \"{site}\"\nrate = {rate}\n");
+        }
+    }
+    let start = 1_772_409_600;
+    for &(link, from_h, len_h) in partitions {
+        let from = jiff::Timestamp::from_second(start + i64::from(from_h) * 3600).unwrap();
+        let to = jiff::Timestamp::from_second(from.as_second() + i64::from(len_h) * 3600).unwrap();
+        let site = IMPAIRED[link];
+        text += &format!(
+            "\n[[fault]]\nkind = \"partition\"\nsite = \"{site}\"\n\
+             from = \"{from}\"\nto = \"{to}\"\n"
+        );
+    }
+    text
+}
+
+/// The sites of [`faulty`] without faults, each WAN table ending in a
+/// `#<site>-wan` marker where a jitter key may go.
+fn faulty_sites() -> String {
+    SMALL
+        .replacen(
+            "[[site]]\nname = \"london\"\nparent = \"hq\"",
+            "[[site]]\nname = \"eu\"\nparent = \"hq\"\ntimezone = \"Europe/Paris\"\n\
+             wan = { bandwidth = \"20Mbit/s\", latency = \"40ms\"#eu-wan }\n\n\
+             [[site]]\nname = \"london\"\nparent = \"eu\"",
+            1,
+        )
+        .replacen("background = \"office\" }", "background = \"office\"#london-wan }", 1)
+        .replacen(
+            "wan = { bandwidth = \"5Mbit/s\", latency = \"170ms\" }",
+            "wan = { bandwidth = \"5Mbit/s\", latency = \"170ms\"#tokyo-wan }\n\n\
+             [[site]]\nname = \"osaka\"\nparent = \"tokyo\"\ntimezone = \"Asia/Tokyo\"\n\
+             clients = { windows = 5 }\n\
+             wan = { bandwidth = \"2Mbit/s\", latency = \"20ms\"#osaka-wan }",
+            1,
+        )
+}
+
+fn link_faults() -> impl proptest::strategy::Strategy<Value = LinkFaults> {
+    (
+        proptest::option::of(0.0f64..0.15),
+        proptest::option::of(0.0f64..0.1),
+        proptest::option::of(0u32..800),
+    )
+}
+
+/// The property test's scenarios carry the faults it draws.
+#[test]
+fn impaired_scenarios_carry_the_faults_asked_for() {
+    let all = (Some(0.1), Some(0.05), Some(300));
+    let sc = load(&impaired(&[all; 4], &[(0, 3, 5), (3, 10, 2)]));
+    assert_eq!(sc.faults.len(), 4 * 2 + 2);
+    for site in IMPAIRED {
+        let wan = sc.site(site).unwrap().wan.as_ref().unwrap();
+        assert_eq!(wan.jitter, tiersync_simnet::units::Span::from_millis(300), "{site}");
+    }
+    let none = load(&impaired(&[(None, None, None); 4], &[]));
+    assert!(none.faults.is_empty());
+    assert!(IMPAIRED.iter().all(|s| none.site(s).unwrap().wan.as_ref().unwrap().jitter.is_zero()));
+}
+
+proptest! {
+    // Each case simulates three days of 75 clients (about 30 ms optimised);
+    // the count is bounded so that the test stays fast in CI.
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Under loss, duplication and jitter (which reorders messages) on
+    /// randomly chosen WAN links, relay tier and two-hop paths included,
+    /// and up to two partitions of random links that heal at least a day
+    /// before the end, every client of the tiered strategy ends on the
+    /// master's final policies and every change reached every client.
     #[test]
     fn tiered_converges_under_faults(
-        loss in 0.0f64..0.2,
-        dup in 0.0f64..0.1,
-        site in prop_oneof![Just("london"), Just("tokyo")],
-        from_h in 0u32..30,
-        len_h in 1u32..18,
+        links in [link_faults(), link_faults(), link_faults(), link_faults()],
+        partitions in proptest::collection::vec((0usize..4, 0u32..30, 1u32..18), 0..=2),
         seed in 0u64..1000,
     ) {
-        let from = jiff::Timestamp::from_second(1_772_409_600 + i64::from(from_h) * 3600).unwrap();
-        let to = jiff::Timestamp::from_second(from.as_second() + i64::from(len_h) * 3600).unwrap();
-        let faults = format!(
-            "[[fault]]\nkind = \"loss\"\nsite = \"london\"\nrate = {loss}\n\n\
-             [[fault]]\nkind = \"duplicate\"\nsite = \"tokyo\"\nrate = {dup}\n\n\
-             [[fault]]\nkind = \"partition\"\nsite = \"{site}\"\nfrom = \"{from}\"\nto = \"{to}\"\n"
-        );
-        let sc = load(&format!("{SMALL}\n{faults}"));
+        let sc = load(&impaired(&links, &partitions));
         let s = run(&sc, Strategy::Tiered, Some(seed)).summary;
-        prop_assert_eq!(s.clients.up_to_date_at_end, 70);
+        prop_assert_eq!(s.clients.up_to_date_at_end, 75);
         prop_assert_eq!(s.propagation_seconds.never_applied, 0);
+        prop_assert_eq!(s.changes.unassigned, 0);
     }
 }

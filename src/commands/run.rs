@@ -51,7 +51,9 @@ pub struct RunArgs {
     /// Print exactly one JSON object on stdout instead of a summary.
     #[arg(long)]
     pub json: bool,
-    /// Also write one CSV row per delivered message to this file.
+    /// Also write one CSV row per delivered message, and per message lost
+    /// on a link or to a node that was down, to this file; its `wan_bytes`
+    /// column adds up to `wan.bytes`.
     #[arg(long, value_name = "FILE.csv")]
     pub trace: Option<PathBuf>,
     /// No progress bar.
@@ -80,6 +82,11 @@ pub fn simulate(
             "wan_links",
             "kind",
             "bytes",
+            "reverse_bytes",
+            "wan_bytes",
+            "delivered",
+            "outcome",
+            "copy",
         ])?;
         progress = progress.with_trace(w);
     }
@@ -152,7 +159,8 @@ pub fn human(s: &RunSummary) -> String {
         s.master.messages_out
     );
     out += &format!(
-        "  propagation: p50 {} p90 {} p99 {} max {} over {} (change, client) pairs; {} never applied\n",
+        "  propagation: p50 {} p90 {} p99 {} max {} over {} (change, client) pairs; \
+         {} never applied\n",
         dur(p.p50),
         dur(p.p90),
         dur(p.p99),
@@ -160,6 +168,14 @@ pub fn human(s: &RunSummary) -> String {
         p.count,
         p.never_applied
     );
+    let c = &s.changes;
+    if c.deferred + c.dropped + c.unassigned > 0 {
+        out += &format!(
+            "  changes: {} in the scenario; {} made late (their local server was down), {} \
+             dropped (it stayed down), {} without a revision at the end\n",
+            c.total, c.deferred, c.dropped, c.unassigned
+        );
+    }
     out += &format!("  staleness: {:.0} client-hours\n", s.staleness_client_hours);
     out += &format!(
         "  clients: {} total, {} online at the end, {} counted at the master\n",

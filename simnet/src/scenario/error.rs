@@ -472,7 +472,10 @@ pub enum Problem {
     },
     /// A site without a local server, named where one is needed (a change's
     /// origin, a crash or skew of `local`).
-    #[error("site `{site}` has no local server (it has no clients, or `local_servers = 0`)")]
+    #[error(
+        "site `{site}` has no local server (it has no clients and relays for no site \
+         that has one, or `local_servers = 0`)"
+    )]
     NoLocalServer {
         /// The site named.
         site: String,
@@ -533,6 +536,44 @@ pub enum Problem {
     /// A duration that must be greater than zero.
     #[error("it must be greater than zero")]
     Zero,
+    /// A skew fault that names both a kind of node and one client.
+    #[error("give either `node` or `client`, not both")]
+    NodeAndClient,
+    /// A skew fault that names no node.
+    #[error(
+        "a skew fault needs `node` (`local`, `clients` or `master`) or `client` (a client \
+         number within the site, from 0)"
+    )]
+    SkewWithoutNode,
+    /// `node = "master"` at a site that is not the master's.
+    #[error("`node = \"master\"` names the master, which runs at site `{master}`, not `{site}`")]
+    MasterElsewhere {
+        /// The site the fault names.
+        site: String,
+        /// The master's site.
+        master: String,
+    },
+    /// A client number beyond the site's client count.
+    #[error("site `{site}` has {count} clients, numbered from 0; there is no client {client}")]
+    NoSuchSiteClient {
+        /// The site named.
+        site: String,
+        /// The number given.
+        client: u32,
+        /// Clients at the site.
+        count: u64,
+    },
+    /// A site asking for more local servers than the simulator builds.
+    #[error(
+        "site `{site}` asks for {count} local servers; the simulator runs at most one per \
+         site: write `local_servers = 1`, or 0 to serve its clients from the parent's server"
+    )]
+    SeveralLocalServers {
+        /// The site.
+        site: String,
+        /// The count given.
+        count: u32,
+    },
     /// A laptop absence at least as long as the cycle it repeats in.
     #[error("`off` ({off}) must be shorter than `every` ({every})")]
     AbsenceTooLong {

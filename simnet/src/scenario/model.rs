@@ -148,10 +148,37 @@ pub struct ClientSettings {
     /// reports, so any constant serves until a scenario upgrades clients.
     #[serde(default = "default_engine_version")]
     pub engine_version: u32,
+    /// Probability that one status report finds a new threat; default
+    /// 0.001, about one find per client in six weeks of hourly reports: it
+    /// only varies the reports' content, which a scenario seldom studies.
+    #[serde(default = "default_threat_rate")]
+    pub threat_rate: Probability,
+    /// Interval between a client's full scans, which its reports mention;
+    /// default `1d`, the daily scan most endpoint products schedule.
+    #[serde(default = "default_scan_every")]
+    pub scan_every: Span,
+    /// Upper bound of the random delay of the poll that follows a wake-up
+    /// (an urgent change); default `1m`, so that the clients of one server
+    /// do not all answer in the same millisecond, yet the urgent path stays
+    /// within minutes.
+    #[serde(default = "default_wake_splay")]
+    pub wake_splay: Span,
 }
 
 fn default_engine_version() -> u32 {
     1
+}
+
+fn default_threat_rate() -> Probability {
+    Probability::new(0.001).unwrap_or(Probability::ZERO)
+}
+
+fn default_scan_every() -> Span {
+    Span::from_secs(86_400)
+}
+
+fn default_wake_splay() -> Span {
+    Span::from_secs(60)
 }
 
 /// `[client.offline]`: a share of clients that are away regularly.
@@ -181,9 +208,12 @@ pub struct LocalSettings {
     /// that machines switched off for a weekend are not flagged on Monday.
     #[serde(default = "default_stale_after")]
     pub stale_after: Span,
-    /// Delay before the first retry of a failed sync (later retries back
-    /// off); default `5m`: long enough not to hammer a recovering parent, short
-    /// enough for several tries within a two-hour window.
+    /// The local server's request timeout: how long it waits for its
+    /// parent's answer to a sync, a policy check or a proposal before it
+    /// asks again, doubling after each try (so it is also the delay before
+    /// the first retry). Default `5m`: long enough not to hammer a
+    /// recovering parent, short enough for several tries within a two-hour
+    /// window.
     #[serde(default = "default_retry")]
     pub retry: Span,
     /// How long a local waits for its children when asked for current
@@ -237,10 +267,37 @@ impl Site {
         self.clients.values().map(|&n| u64::from(n)).sum()
     }
 
-    /// Whether a local policy server runs here (it needs clients to serve).
+    /// Whether the site has clients and allows a local server. A relay
+    /// site without clients runs one too when a site below it does; the
+    /// full rule is [`Scenario::runs_local_server`](super::Scenario::runs_local_server).
     pub fn has_local_server(&self) -> bool {
         self.local_servers > 0 && self.client_count() > 0
     }
+}
+
+/// Per site, whether it runs a local server under the tiered strategy:
+/// every site with clients (the master's own included) and every site
+/// below the root that relays for a site running one, unless it says
+/// `local_servers = 0`.
+pub(crate) fn local_server_sites(sites: &[Site], root: usize) -> Vec<bool> {
+    // Deepest sites first, so that a relay sees its children decided.
+    let depth = |mut i: usize| {
+        let mut d = 0;
+        while let Some(p) = sites[i].parent_index {
+            d += 1;
+            i = p;
+        }
+        d
+    };
+    let mut order: Vec<usize> = (0..sites.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(depth(i)), i));
+    let mut runs = vec![false; sites.len()];
+    for i in order {
+        let below = (0..sites.len()).any(|c| sites[c].parent_index == Some(i) && runs[c]);
+        let site = &sites[i];
+        runs[i] = site.local_servers > 0 && (site.client_count() > 0 || (i != root && below));
+    }
+    runs
 }
 
 /// `[[site]]` as written.
@@ -517,9 +574,8 @@ pub enum CrashTarget {
     Share(Probability),
 }
 
-/// `kind = "skew"`: a node's clock runs ahead or behind.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `kind = "skew"`: a node's clock runs ahead or behind, as validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SkewFault {
     /// The site of the skewed nodes.
     pub site: String,
@@ -529,14 +585,40 @@ pub struct SkewFault {
     pub offset: SignedSpan,
 }
 
-/// Whose clock a skew fault moves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+/// `kind = "skew"` as written: `node` or `client` names whose clock moves.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SkewFaultDoc {
+    pub(crate) site: String,
+    #[serde(default)]
+    pub(crate) node: Option<SkewNodeName>,
+    #[serde(default)]
+    pub(crate) client: Option<u32>,
+    pub(crate) offset: SignedSpan,
+}
+
+/// The values `node` takes in a skew fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SkewTarget {
-    /// The site's local policy server.
+pub(crate) enum SkewNodeName {
     Local,
-    /// Every client at the site.
     Clients,
+    Master,
+}
+
+/// Whose clock a skew fault moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SkewTarget {
+    /// The site's local policy server (`node = "local"`).
+    Local,
+    /// Every client at the site (`node = "clients"`).
+    Clients,
+    /// The master policy server (`node = "master"`); the fault's site must
+    /// be the master's.
+    Master,
+    /// One client of the site (`client = N`), numbered from 0 within the
+    /// site, by platform name and then in order, as the clients are built.
+    Client(u32),
 }
 
 impl<'de> Deserialize<'de> for CrashTarget {

@@ -10,7 +10,9 @@ use tiersync_engine::Time;
 
 use super::document::{Document, Seg, key_path, nearest};
 use super::error::{Problem, ScenarioError};
-use super::model::{Change, ChangeDoc, CrashTarget, Fault, Site, SiteDoc, SkewTarget};
+use super::model::{
+    Change, ChangeDoc, CrashTarget, Fault, Site, SiteDoc, SkewTarget, local_server_sites,
+};
 use super::{Policy, Scenario, ScenarioDoc, StatusQuery};
 use crate::units::Span;
 
@@ -29,10 +31,12 @@ pub(crate) fn build(
     let (sites, root) = check.sites(raw.site, &raw.master.site)?;
     let site_names: BTreeMap<&str, usize> =
         sites.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let local_server = local_server_sites(&sites, root);
     check.policies(&raw.policy, &site_names)?;
-    let changes = check.changes(raw.change, &raw.policy, &sites, &raw.master.site)?;
+    let changes =
+        check.changes(raw.change, &raw.policy, &sites, &local_server, &raw.master.site)?;
     check.status_queries(&raw.status_query, &sites)?;
-    check.faults(&faults, &sites, root)?;
+    check.faults(&faults, &sites, &local_server, root)?;
 
     Ok(Scenario {
         name: raw.name,
@@ -51,6 +55,7 @@ pub(crate) fn build(
         status_queries: raw.status_query,
         faults,
         root,
+        local_server,
     })
 }
 
@@ -184,6 +189,13 @@ impl Checker<'_, '_> {
                     return Err(self.invalid(&key_path!["site", i, "wan"], problem));
                 }
                 _ => {}
+            }
+            if site.local_servers > 1 {
+                let problem = Problem::SeveralLocalServers {
+                    site: site.name.clone(),
+                    count: site.local_servers,
+                };
+                return Err(self.invalid(&key_path!["site", i, "local_servers"], problem));
             }
             let timezone = self.time_zone(&site.timezone, &key_path!["site", i, "timezone"])?;
             sites.push(Site {
@@ -319,6 +331,7 @@ impl Checker<'_, '_> {
         raw: Vec<ChangeDoc>,
         policies: &[Policy],
         sites: &[Site],
+        local_server: &[bool],
         master_site: &str,
     ) -> Result<Vec<Change>, ScenarioError> {
         let mut order: Vec<usize> = (0..raw.len()).collect();
@@ -347,7 +360,7 @@ impl Checker<'_, '_> {
             if let Some(origin) = &change.origin {
                 let path = key_path!["change", i, "origin"];
                 let index = self.site_ref(origin, sites, &path)?;
-                if origin != master_site && !sites[index].has_local_server() {
+                if origin != master_site && !local_server[index] {
                     let site = origin.clone();
                     return Err(self.invalid(&path, Problem::NoLocalServer { site }));
                 }
@@ -396,7 +409,13 @@ impl Checker<'_, '_> {
         Ok(())
     }
 
-    fn faults(&self, faults: &[Fault], sites: &[Site], root: usize) -> Result<(), ScenarioError> {
+    fn faults(
+        &self,
+        faults: &[Fault],
+        sites: &[Site],
+        local_server: &[bool],
+        root: usize,
+    ) -> Result<(), ScenarioError> {
         for (i, fault) in faults.iter().enumerate() {
             let site = self.site_ref(fault.site(), sites, &key_path!["fault", i, "site"])?;
             let on_link =
@@ -406,21 +425,42 @@ impl Checker<'_, '_> {
                     Problem::NoUplink { site: sites[site].name.clone(), kind: fault.kind() };
                 return Err(self.invalid(&key_path!["fault", i, "site"], problem));
             }
+            let node = key_path!["fault", i, "node"];
+            let needs_local = |on: bool| -> Result<(), ScenarioError> {
+                if on && !local_server[site] {
+                    let site = sites[site].name.clone();
+                    return Err(self.invalid(&node, Problem::NoLocalServer { site }));
+                }
+                Ok(())
+            };
             match fault {
                 Fault::Partition(f) => self.interval(i, Some(f.from), Some(f.to))?,
                 Fault::Loss(f) => self.interval(i, f.from, f.to)?,
                 Fault::Duplicate(_) => {}
                 Fault::Crash(f) => {
                     self.within_run(f.at, &key_path!["fault", i, "at"])?;
-                    if f.node == CrashTarget::Local {
-                        self.local_server(&sites[site], &key_path!["fault", i, "node"])?;
-                    }
+                    needs_local(f.node == CrashTarget::Local)?;
                 }
-                Fault::Skew(f) => {
-                    if f.node == SkewTarget::Local {
-                        self.local_server(&sites[site], &key_path!["fault", i, "node"])?;
+                Fault::Skew(f) => match f.node {
+                    SkewTarget::Local => needs_local(true)?,
+                    SkewTarget::Clients => {}
+                    SkewTarget::Master if site != root => {
+                        let problem = Problem::MasterElsewhere {
+                            site: sites[site].name.clone(),
+                            master: sites[root].name.clone(),
+                        };
+                        return Err(self.invalid(&node, problem));
                     }
-                }
+                    SkewTarget::Master => {}
+                    SkewTarget::Client(client) => {
+                        let count = sites[site].client_count();
+                        if u64::from(client) >= count {
+                            let site = sites[site].name.clone();
+                            let problem = Problem::NoSuchSiteClient { site, client, count };
+                            return Err(self.invalid(&key_path!["fault", i, "client"], problem));
+                        }
+                    }
+                },
             }
         }
         Ok(())
@@ -450,13 +490,5 @@ impl Checker<'_, '_> {
             return Err(self.invalid(&path, Problem::EmptyInterval { from, to }));
         }
         Ok(())
-    }
-
-    fn local_server(&self, site: &Site, path: &[Seg]) -> Result<(), ScenarioError> {
-        if site.has_local_server() {
-            return Ok(());
-        }
-        let site = site.name.clone();
-        Err(self.invalid(path, Problem::NoLocalServer { site }))
     }
 }
