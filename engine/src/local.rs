@@ -14,7 +14,7 @@ use crate::ids::{NodeId, Revision, SiteName};
 use crate::message::{Changes, ClientDetail, ErrorCode, Message, Scope, StatsUpload};
 use crate::outbox::{Observation, Outbox, Rejection, Timer};
 use crate::policy::{HeldPolicy, PolicyChange};
-use crate::schedule::DailyWindow;
+use crate::schedule::{DailyWindow, QuietHours};
 use crate::serve::{ClientAdmission, ServeMode, Serving, reject};
 use crate::sign::{IntegrityError, PolicyVerifier};
 use crate::stats::{ClientRecord, SiteStats};
@@ -46,6 +46,9 @@ pub struct LocalConfig {
     pub sync_window: DailyWindow,
     /// Interval of the lighter policy checks; `None` disables them.
     pub policy_check: Option<Duration>,
+    /// Local hours in which no light check runs (a check due then waits
+    /// for their end); `None` checks around the clock.
+    pub check_quiet: Option<QuietHours>,
     /// Local servers below this one, with their site.
     pub children: BTreeMap<NodeId, SiteName>,
     /// Sites below each child server, its own included, when known: a
@@ -95,6 +98,7 @@ impl LocalConfig {
             timezone,
             sync_window: DailyWindow::NIGHT,
             policy_check: None,
+            check_quiet: None,
             children: BTreeMap::new(),
             child_sites: BTreeMap::new(),
             client_mode: ServeMode::Conditional,
@@ -372,6 +376,13 @@ impl Local {
                 self.request(now, RequestKind::Sync, 1, out);
             }
             Timer::Check => {
+                let quiet = self.cfg.check_quiet.as_ref();
+                if let Some(end) = quiet.and_then(|q| q.end_if_inside(&self.cfg.timezone, now)) {
+                    // In the site's quiet hours: the check waits for their
+                    // end, and the interval counts from there.
+                    out.set_timer(end, Timer::Check);
+                    return;
+                }
                 if let Some(every) = self.cfg.policy_check {
                     out.set_timer(now + every, Timer::Check);
                 }
@@ -809,5 +820,55 @@ impl Local {
             };
             out.send(node, msg);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Name;
+    use crate::sign::PolicySigner;
+
+    fn t(s: &str) -> Time {
+        Time::from_jiff(s.parse().expect("a valid instant"))
+    }
+
+    /// A Tokyo server checking every 6 h, quiet in office hours.
+    fn tokyo(quiet: Option<QuietHours>) -> Local {
+        let verifier = PolicyVerifier::new(PolicySigner::from_secret([7; 32]).public());
+        let tz = TimeZone::get("Asia/Tokyo").expect("bundled zone");
+        let mut cfg = LocalConfig::new(NodeId(1), Name::new("tokyo"), NodeId(0), tz, verifier, 1);
+        cfg.policy_check = Some(Duration::from_secs(6 * 3600));
+        cfg.check_quiet = quiet;
+        Local::new(cfg)
+    }
+
+    /// A check due in the quiet hours sends nothing and comes back when
+    /// they end; outside them, or without quiet hours, it asks the parent.
+    #[test]
+    fn a_check_in_quiet_hours_waits_for_their_end() {
+        // Monday 11:00 JST.
+        let at = t("2026-03-02T02:00:00Z");
+
+        let mut quiet = tokyo(Some(QuietHours::OFFICE));
+        let mut out = Outbox::new();
+        quiet.handle_timer(at, Timer::Check, &mut out);
+        assert!(out.poll_transmit().is_none(), "a check was sent in office hours");
+        assert_eq!(out.poll_timer(), Some((t("2026-03-02T09:00:00Z"), Timer::Check)));
+        assert!(out.is_empty());
+
+        // At 18:00 JST it runs, and the next one is 6 h later.
+        let mut out = Outbox::new();
+        quiet.handle_timer(t("2026-03-02T09:00:00Z"), Timer::Check, &mut out);
+        let sent = out.poll_transmit().expect("the check goes out at 18:00");
+        assert!(matches!(sent.msg, Message::Check { .. }));
+        let timers: Vec<_> = std::iter::from_fn(|| out.poll_timer()).collect();
+        assert!(timers.contains(&(t("2026-03-02T15:00:00Z"), Timer::Check)), "{timers:?}");
+
+        // Without quiet hours the same 11:00 check goes out at once.
+        let mut always = tokyo(None);
+        let mut out = Outbox::new();
+        always.handle_timer(at, Timer::Check, &mut out);
+        assert!(matches!(out.poll_transmit().map(|t| t.msg), Some(Message::Check { .. })));
     }
 }

@@ -71,6 +71,46 @@ impl DailyWindow {
     }
 }
 
+/// Local hours, on chosen days of the week, in which a local server runs
+/// no light policy check: a site's business hours, so that content found by
+/// a check is not pulled across the WAN while people use it. A check that
+/// falls inside waits for the hours to end; the daily synchronisation is
+/// not affected (its window is the operator's choice already).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuietHours {
+    /// The hours, local time; placed per local day, daylight saving
+    /// honoured, like a sync window.
+    pub window: DailyWindow,
+    /// The days on which the window opens, Monday first.
+    pub days: [bool; 7],
+}
+
+impl QuietHours {
+    /// 08:00-18:00, Monday to Friday: the default business hours of the
+    /// simulator's metering.
+    pub const OFFICE: QuietHours = QuietHours {
+        window: DailyWindow { start_min: 8 * 60, end_min: 18 * 60 },
+        days: [true, true, true, true, true, false, false],
+    };
+
+    /// When `at` lies inside the quiet hours, the instant they end;
+    /// otherwise `None`. The day that counts is the one on which the
+    /// window opened (for a window across midnight, the evening's).
+    pub fn end_if_inside(&self, tz: &TimeZone, at: Time) -> Option<Time> {
+        for offset in [-1, 0] {
+            let Some((start, end)) = self.window.on_day(tz, at, offset) else { continue };
+            if start <= at && at < end {
+                let weekday = tz.to_datetime(start.to_jiff()).date().weekday();
+                let day = usize::try_from(weekday.to_monday_zero_offset()).unwrap_or(0);
+                if self.days.get(day).copied().unwrap_or(false) {
+                    return Some(end);
+                }
+            }
+        }
+        None
+    }
+}
+
 fn civil(minute_of_day: u16) -> Option<CivilTime> {
     let h = i8::try_from(minute_of_day / 60).ok()?;
     let m = i8::try_from(minute_of_day % 60).ok()?;
@@ -122,6 +162,34 @@ mod tests {
         let w = DailyWindow { start_min: 22 * 60, end_min: 1440 };
         let (s, e) = w.next_after(&TimeZone::UTC, t("2026-03-02T12:00:00Z"));
         assert_eq!((s, e), (t("2026-03-02T22:00:00Z"), t("2026-03-03T00:00:00Z")));
+    }
+
+    #[test]
+    fn quiet_hours_end_on_their_own_day_and_only_on_chosen_days() {
+        let tz = TimeZone::get("Asia/Tokyo").unwrap(); // UTC+9, no DST
+        let q = QuietHours::OFFICE;
+        // Monday 2026-03-02 10:00 JST is inside; they end at 18:00 JST.
+        let end = q.end_if_inside(&tz, t("2026-03-02T01:00:00Z"));
+        assert_eq!(end, Some(t("2026-03-02T09:00:00Z")));
+        // 07:59 and 18:00 JST are outside.
+        assert_eq!(q.end_if_inside(&tz, t("2026-03-01T22:59:00Z")), None);
+        assert_eq!(q.end_if_inside(&tz, t("2026-03-02T09:00:00Z")), None);
+        // Saturday 10:00 JST is outside: not a chosen day.
+        assert_eq!(q.end_if_inside(&tz, t("2026-03-07T01:00:00Z")), None);
+    }
+
+    #[test]
+    fn quiet_hours_across_midnight_belong_to_the_evening_they_open() {
+        let tz = TimeZone::UTC;
+        // 22:00-06:00, opening on Fridays only.
+        let mut days = [false; 7];
+        days[4] = true;
+        let q = QuietHours { window: DailyWindow { start_min: 22 * 60, end_min: 6 * 60 }, days };
+        // Saturday 03:00 belongs to Friday's window.
+        let end = q.end_if_inside(&tz, t("2026-03-07T03:00:00Z"));
+        assert_eq!(end, Some(t("2026-03-07T06:00:00Z")));
+        // Sunday 03:00 belongs to Saturday's, which is not chosen.
+        assert_eq!(q.end_if_inside(&tz, t("2026-03-08T03:00:00Z")), None);
     }
 
     #[test]

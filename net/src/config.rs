@@ -200,6 +200,12 @@ pub struct LocalConfigFile {
     /// Interval of the lighter checks for new policies.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub policy_check: Option<Duration>,
+    /// Whether those checks also run in business hours (Monday to Friday,
+    /// 08:00-18:00 in `timezone`). `false` makes a check due then wait for
+    /// 18:00, so content it finds does not cross the WAN while the site
+    /// works; the same key as in scenario files, default `true`.
+    #[serde(default = "yes")]
+    pub checks_in_business_hours: bool,
     /// Wait for the parent's answer before asking again.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub request_timeout: Option<Duration>,
@@ -463,6 +469,10 @@ site = "london"
 # backoff_max = "60s"          # ...up to this, with random jitter
 "#;
 
+fn yes() -> bool {
+    true
+}
+
 const LOCAL_EXAMPLE: &str = r#"# tiersync local policy server: `tiersync local --config local.toml`
 # Relative paths are relative to this file.
 
@@ -476,6 +486,7 @@ data_dir = "data/tokyo"        # SQLite store: policies, client reports, unacked
 policy_verify_key = "pki/policy-signing.pub"  # the master's public key
 sync_window = "02:00-04:00"    # daily full synchronisation, local time
 policy_check = "6h"            # lighter checks for new policies in between
+checks_in_business_hours = true  # false: no check Mon-Fri 08:00-18:00 local
 request_timeout = "10m"        # ask the parent again after this much silence
 
 [tls]

@@ -157,6 +157,9 @@ pub fn local(
         LocalConfig::new(node_id(&cfg.name), Name::new(&cfg.site), parent_id, tz, verifier, seed);
     lcfg.sync_window = cfg.sync_window;
     lcfg.policy_check = cfg.policy_check;
+    if !cfg.checks_in_business_hours {
+        lcfg.check_quiet = Some(tiersync_engine::schedule::QuietHours::OFFICE);
+    }
     if let Some(t) = cfg.request_timeout {
         lcfg.request_timeout = t;
     }

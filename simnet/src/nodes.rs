@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use tiersync_engine::schedule::DailyWindow;
+use tiersync_engine::schedule::{DailyWindow, QuietHours};
 use tiersync_engine::{
     Blob, ClientProfile, LocalConfig, MasterConfig, Name, NodeId, PolicyChange, PolicyVerifier,
     ServeMode,
@@ -92,6 +92,9 @@ pub fn node_set(sc: &Scenario, plan: &Plan, strategy: Strategy, seed: u64) -> No
                 end_min: sc.local.sync_window.end_minute(),
             };
             cfg.policy_check = sc.local.policy_check.map(Into::into);
+            if !sc.local.checks_in_business_hours {
+                cfg.check_quiet = Some(quiet_hours(sc));
+            }
             cfg.children = l.children.clone();
             cfg.log_keep = sc.master.log_keep as usize;
             cfg.stale_after = sc.local.stale_after.into();
@@ -136,6 +139,19 @@ pub fn node_set(sc: &Scenario, plan: &Plan, strategy: Strategy, seed: u64) -> No
         }
     }
     NodeSet { master, locals, profiles, clients, verifier }
+}
+
+/// The scenario's business hours as the engine's quiet hours for checks.
+fn quiet_hours(sc: &Scenario) -> QuietHours {
+    let bh = &sc.business_hours;
+    let mut days = [false; 7];
+    for d in &bh.days {
+        let i = usize::try_from(d.to_jiff().to_monday_zero_offset()).unwrap_or(0);
+        days[i] = true;
+    }
+    let window =
+        DailyWindow { start_min: bh.window.start_minute(), end_min: bh.window.end_minute() };
+    QuietHours { window, days }
 }
 
 /// The change that creates the scenario's `i`-th initial policy at the

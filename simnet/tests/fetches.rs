@@ -122,3 +122,29 @@ fn the_records_are_kept_only_with_the_detail_and_change_no_number() {
     assert_eq!(with.summary.trace_hash, without.summary.trace_hash);
     assert_eq!(with.summary.wan.bytes, without.summary.wan.bytes);
 }
+
+/// With `local.checks_in_business_hours = false`, no check is answered in
+/// a site's business hours (they wait for their end), checks still run
+/// outside them, and every client still gets both changes.
+#[test]
+fn checks_can_keep_out_of_business_hours() {
+    let checks_in_hours = |out: &RunOutput| {
+        let f = &out.detail.fetches;
+        let checks = f.iter().filter(|r| r.kind == FetchKind::Check).count();
+        let in_hours =
+            f.iter().filter(|r| r.kind == FetchKind::Check && r.reply_in_business_hours).count();
+        (checks, in_hours)
+    };
+
+    // Around the clock, some of a 6-hourly check's answers land in office
+    // hours (Monday and Tuesday at both sites).
+    let (_, always) = checks_in_hours(&run(&[], true));
+    assert!(always > 0, "the test scenario lost its office-hours checks");
+
+    let out = run(&[("local.checks_in_business_hours", "false")], true);
+    let (checks, in_hours) = checks_in_hours(&out);
+    assert_eq!(in_hours, 0, "a check ran in business hours");
+    assert!(checks > 0, "no check ran at all");
+    assert_eq!(out.summary.propagation_seconds.never_applied, 0);
+    assert_eq!(out.summary.clients.up_to_date_at_end, out.summary.clients.total);
+}

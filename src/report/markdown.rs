@@ -206,13 +206,36 @@ fn describe_fault(f: &Fault) -> String {
     }
 }
 
+/// Headings of the results table, one per column of `summary.csv`
+/// ([`SUMMARY_COLUMNS`], in the same order), in words a reader scans.
+const SUMMARY_LABELS: [&str; SUMMARY_COLUMNS.len()] = [
+    "strategy",
+    "WAN bytes",
+    "WAN bytes in business hours",
+    "peak WAN utilisation",
+    "master bytes in",
+    "master bytes out",
+    "master messages in",
+    "master messages out",
+    "propagation p50",
+    "p90",
+    "p99",
+    "max",
+    "never applied",
+    "staleness (client-hours)",
+    "WAN bytes reduction vs flat",
+    "master messages reduction vs flat",
+    "seed",
+    "trace hash",
+];
+
 /// The results table; its columns are those of `summary.csv`.
 fn results(cmp: &Comparison<'_>) -> String {
     let mut md = String::from("## Results\n\n");
     md += "| ";
-    md += &SUMMARY_COLUMNS.join(" | ");
+    md += &SUMMARY_LABELS.join(" | ");
     md += " |\n|";
-    md += &"---|".repeat(SUMMARY_COLUMNS.len());
+    md += &"---|".repeat(SUMMARY_LABELS.len());
     md += "\n";
     let flat = tables::flat_of(cmp);
     for r in &cmp.runs {
@@ -227,8 +250,9 @@ fn results(cmp: &Comparison<'_>) -> String {
          delays in seconds, equal to `tiersync run --json` for the same scenario, strategy \
          and seed. WAN bytes count a message once per WAN link it crosses, with TCP/IP and \
          TLS overhead. Business hours are each site's local working hours. Peak utilisation \
-         is the share of a WAN link's time taken by the strategy's own traffic in its \
-         busiest metering bucket (the scenario's `bucket`, one minute by default). \
+         is the highest share of a WAN link's capacity (in one direction) that the \
+         strategy's own traffic used in any one minute of the run: bytes sent in that \
+         minute, times 8, over the line rate times 60 s; background load is not in it. \
          Propagation is the time from a change being made to an affected client \
          applying it, over every (change, client) pair; never-applied pairs had not applied \
          when the run ended. Its percentiles and maximum come from an HDR histogram of the \
@@ -657,7 +681,20 @@ fn transport(cmp: &Comparison<'_>) -> String {
     let Some(run) = cmp.runs.first() else { return md };
     if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(&run.summary.transport_model) {
         for (k, v) in map {
-            let _ = writeln!(md, "- `{k}`: {v}");
+            let text = match v {
+                // A table of roles (which exchanges open a connection):
+                // one `name: value` pair after another, not raw JSON.
+                serde_json::Value::Object(inner) => inner
+                    .iter()
+                    .map(|(name, value)| match value {
+                        serde_json::Value::String(s) => format!("`{name}` {s}"),
+                        other => format!("`{name}` {other}"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other.to_string(),
+            };
+            let _ = writeln!(md, "- `{k}`: {text}");
         }
     }
     md += "\n";

@@ -204,6 +204,14 @@ pub struct LocalSettings {
     /// arrive only with the scheduled sync.
     #[serde(default, deserialize_with = "de_span_or_off")]
     pub policy_check: Option<Span>,
+    /// Whether those checks also run in the site's business hours (the
+    /// scenario's `[business_hours]`, local time). Default `true`, the
+    /// patent's checks at any hour; `false` makes a check due in business
+    /// hours wait for their end, so that content a check finds is not
+    /// pulled across the WAN while people work, at the cost of up to a
+    /// working day of delay.
+    #[serde(default = "default_true")]
+    pub checks_in_business_hours: bool,
     /// Clients not seen for this long are counted stale; default `3d`, so
     /// that machines switched off for a weekend are not flagged on Monday.
     #[serde(default = "default_stale_after")]
@@ -221,6 +229,10 @@ pub struct LocalSettings {
     /// short enough for a person waiting on the answer.
     #[serde(default = "default_status_deadline")]
     pub status_deadline: Span,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_stale_after() -> Span {

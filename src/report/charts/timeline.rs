@@ -71,7 +71,7 @@ impl Timeline {
 
         let mut rows = Vec::new();
         for (i, site) in sc.sites.iter().enumerate() {
-            if i == sc.root_index() || !site.has_local_server() && sc.children(i).next().is_none() {
+            if !sc.runs_local_server(i) {
                 continue;
             }
             let mut windows = Vec::new();
