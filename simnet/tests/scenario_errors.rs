@@ -54,7 +54,7 @@ fn unknown_key_without_a_near_name_lists_the_valid_ones() {
     assert_eq!(
         message_after("[local]\n", "[local]\nzzz = 1\n"),
         "figure-1.toml:17:1: unknown key `zzz` in [local]; expected one of `sync_window`, \
-         `policy_check`, `stale_after`, `retry`, `status_deadline`"
+         `policy_check`, `checks_in_business_hours`, `stale_after`, `retry`, `status_deadline`"
     );
 }
 
