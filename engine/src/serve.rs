@@ -147,6 +147,7 @@ impl Serving {
             reject(out, from, 0, code, reason);
             return;
         }
+        let mode = self.mode;
         let view = self.store.view(site, platform);
         if have > view.revision {
             let reason = Rejection::RevisionFromFuture { claimed: have, held: view.revision };
@@ -159,7 +160,7 @@ impl Serving {
         // content's last change and the policy's start of applying to its
         // platform (a platform-list change makes a policy new to a client
         // even when its content is old).
-        let full = self.mode == ServeMode::Full || have == Revision::ZERO;
+        let full = mode == ServeMode::Full || have == Revision::ZERO;
         let mut policies = Vec::new();
         let mut removed = Vec::new();
         for entry in &view.entries {

@@ -162,25 +162,92 @@ pub fn consolidate<'a>(
 ///
 /// Records live in a vector in order of first report, which is also the
 /// order every iteration sees: deterministic, because reports arrive in a
-/// deterministic order. A hash index finds a client's slot; it is only ever
-/// looked up, never iterated, so its order cannot reach a result. The
-/// hasher is FxHash: a node id is not attacker-chosen, and a fast hash
-/// matters when a million simulated clients report every hour.
+/// deterministic order. An index finds a client's slot; it is only ever
+/// looked up, never iterated, so its order cannot reach a result.
 #[derive(Clone, Debug, Default)]
 pub struct ClientTable {
     ids: Vec<NodeId>,
     records: Vec<ClientRecord>,
-    index: rustc_hash::FxHashMap<NodeId, u32>,
+    index: SlotIndex,
+}
+
+/// Where a client's record is, by node id.
+///
+/// Node ids handed out in blocks (a simulator's, or any deployment that
+/// numbers its clients) are looked up in a plain array, one read; ids
+/// spread over the whole range (hashes of names) go to a hash map. The
+/// array is used while it stays within a few times the number of
+/// clients, so it never costs more than a few bytes per client. The hasher
+/// is FxHash: a node id is not attacker-chosen here (peers are
+/// authenticated before they have one), and a fast hash matters when a
+/// million simulated clients report every hour.
+#[derive(Clone, Debug)]
+enum SlotIndex {
+    /// `slots[id - base]` is the record's index, or `u32::MAX`.
+    Dense { base: u32, slots: Vec<u32> },
+    /// Ids too spread for an array.
+    Hashed(rustc_hash::FxHashMap<NodeId, u32>),
+}
+
+impl Default for SlotIndex {
+    fn default() -> Self {
+        SlotIndex::Dense { base: 0, slots: Vec::new() }
+    }
+}
+
+/// An array slot for no record.
+const NO_SLOT: u32 = u32::MAX;
+
+impl SlotIndex {
+    fn get(&self, id: NodeId) -> Option<u32> {
+        match self {
+            SlotIndex::Dense { base, slots } => {
+                id.0.checked_sub(*base)
+                    .and_then(|i| slots.get(i as usize))
+                    .copied()
+                    .filter(|&s| s != NO_SLOT)
+            }
+            SlotIndex::Hashed(map) => map.get(&id).copied(),
+        }
+    }
+
+    /// Records `id` at `slot`; `ids` are every id held so far (for moving
+    /// to a hash map when the array would grow too sparse).
+    fn insert(&mut self, id: NodeId, slot: u32, ids: &[NodeId]) {
+        if let SlotIndex::Dense { base, slots } = self {
+            if slots.is_empty() {
+                *base = id.0;
+            }
+            let bound = ids.len().saturating_mul(4).saturating_add(1024);
+            match id.0.checked_sub(*base).map(|i| i as usize) {
+                Some(i) if i < bound => {
+                    if i >= slots.len() {
+                        slots.resize(i + 1, NO_SLOT);
+                    }
+                    slots[i] = slot;
+                    return;
+                }
+                _ => {
+                    let map = ids.iter().enumerate().map(|(s, &id)| (id, s as u32)).collect();
+                    *self = SlotIndex::Hashed(map);
+                }
+            }
+        }
+        if let SlotIndex::Hashed(map) = self {
+            map.insert(id, slot);
+        }
+    }
 }
 
 impl ClientTable {
     /// Stores a client's report, replacing the previous one.
     pub fn store(&mut self, client: NodeId, report: Arc<SecurityReport>, now: Time) {
         let rec = ClientRecord { report, seen: now };
-        match self.index.get(&client) {
-            Some(&i) => self.records[i as usize] = rec,
+        match self.index.get(client) {
+            Some(i) => self.records[i as usize] = rec,
             None => {
-                self.index.insert(client, self.records.len() as u32);
+                let slot = self.records.len() as u32;
+                self.index.insert(client, slot, &self.ids);
                 self.ids.push(client);
                 self.records.push(rec);
             }
@@ -189,7 +256,7 @@ impl ClientTable {
 
     /// A client's latest record.
     pub fn get(&self, client: NodeId) -> Option<&ClientRecord> {
-        self.index.get(&client).map(|&i| &self.records[i as usize])
+        self.index.get(client).map(|i| &self.records[i as usize])
     }
 
     /// Number of clients known.
@@ -233,5 +300,64 @@ impl ClientTable {
                 .add_client(r, compliant, stale);
         }
         by_site.into_values().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blob::Blob;
+    use crate::ids::Name;
+    use proptest::prelude::*;
+
+    fn report(n: u32) -> Arc<SecurityReport> {
+        Arc::new(SecurityReport {
+            platform: Name::new("windows"),
+            site: Name::new("tokyo"),
+            applied: Vec::new(),
+            engine_version: 1,
+            signature_version: 0,
+            firewall_on: false,
+            threats_found: n,
+            last_scan: Time::EPOCH,
+            rejected_policies: 0,
+            inventory: Blob::filler(0, 0),
+        })
+    }
+
+    proptest! {
+        /// Whatever the ids (blocks, spread hashes, both), every stored
+        /// client is found with its latest report, unknown ids are not, and
+        /// iteration keeps the order of first report.
+        #[test]
+        fn finds_every_client_by_id(
+            ids in prop::collection::vec(
+                prop_oneof![0u32..3000, 1_000_000u32..1_002_000, any::<u32>()],
+                1..400,
+            )
+        ) {
+            let mut table = ClientTable::default();
+            let mut model: Vec<(NodeId, u32)> = Vec::new();
+            for (n, &id) in ids.iter().enumerate() {
+                let id = NodeId(id);
+                table.store(id, report(n as u32), Time::EPOCH);
+                match model.iter_mut().find(|(m, _)| *m == id) {
+                    Some(entry) => entry.1 = n as u32,
+                    None => model.push((id, n as u32)),
+                }
+            }
+            prop_assert_eq!(table.len(), model.len());
+            for (id, n) in &model {
+                let got = table.get(*id).map(|r| r.report.threats_found);
+                prop_assert_eq!(got, Some(*n));
+            }
+            let order: Vec<NodeId> = table.iter().map(|(id, _)| id).collect();
+            let want: Vec<NodeId> = model.iter().map(|(id, _)| *id).collect();
+            prop_assert_eq!(order, want);
+            for probe in [0u32, 2999, 3000, 1_001_999, u32::MAX] {
+                let known = model.iter().any(|(id, _)| id.0 == probe);
+                prop_assert_eq!(table.get(NodeId(probe)).is_some(), known);
+            }
+        }
     }
 }

@@ -10,6 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
+
 use crate::blob::Blob;
 use crate::ids::{Platform, PolicyId, Revision, SiteName};
 use crate::message::Changes;
@@ -33,7 +35,11 @@ pub struct PolicyStore {
     /// applied to that platform without a break: a client holding an
     /// older revision cannot hold the policy's content.
     applies_since: BTreeMap<PolicyId, BTreeMap<Platform, Revision>>,
-    views: BTreeMap<(SiteName, Platform), Arc<View>>,
+    /// Derived views per site, then per platform. Only ever looked up and
+    /// cleared, never iterated, so the hash order reaches no result; a
+    /// lookup takes the caller's names by reference, so serving a poll
+    /// clones no name.
+    views: FxHashMap<SiteName, Vec<(Platform, Arc<View>)>>,
 }
 
 /// The effective policies of one (site, platform), derived once per
@@ -90,7 +96,7 @@ impl PolicyStore {
             compacted_to: Revision::ZERO,
             current: Revision::ZERO,
             applies_since: BTreeMap::new(),
-            views: BTreeMap::new(),
+            views: FxHashMap::default(),
         }
     }
 
@@ -241,10 +247,15 @@ impl PolicyStore {
 
     /// The effective policies for clients of `platform` at `site`, derived
     /// once per revision and cached.
-    pub fn view(&mut self, site: &SiteName, platform: &Platform) -> Arc<View> {
-        let key = (site.clone(), platform.clone());
-        if let Some(v) = self.views.get(&key) {
-            return v.clone();
+    pub fn view(&mut self, site: &SiteName, platform: &Platform) -> &Arc<View> {
+        // Found, or derived and kept (two lookups: the borrow checker does
+        // not let a returned borrow of the first cover the insertion).
+        let known = self
+            .views
+            .get(site)
+            .and_then(|per_platform| per_platform.iter().position(|(p, _)| p == platform));
+        if let Some(i) = known {
+            return &self.views[site][i].1;
         }
         let entries = self
             .policies
@@ -260,8 +271,9 @@ impl PolicyStore {
             })
             .collect();
         let view = Arc::new(View { revision: self.current, entries });
-        self.views.insert(key, view.clone());
-        view
+        let per_platform = self.views.entry(site.clone()).or_default();
+        per_platform.push((platform.clone(), view));
+        &per_platform[per_platform.len() - 1].1
     }
 
     /// Content of a held policy, when its content revision is `content_rev`.

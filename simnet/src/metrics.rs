@@ -96,6 +96,10 @@ pub struct Observer {
     start: Time,
     bucket_ns: i64,
     buckets: usize,
+    /// The span and index of the bucket [`Observer::bucket`] found last.
+    last_bucket: std::cell::Cell<(i64, i64, usize)>,
+    /// The span and index of the minute [`Observer::minute`] found last.
+    last_minute: std::cell::Cell<(i64, i64, usize)>,
     keep_detail: bool,
     links: usize,
 
@@ -223,6 +227,8 @@ impl Observer {
             start: sc.start,
             bucket_ns,
             buckets,
+            last_bucket: std::cell::Cell::new((0, 0, 0)),
+            last_minute: std::cell::Cell::new((0, 0, 0)),
             keep_detail,
             links,
             link_bytes: vec![0; links * 2 * buckets],
@@ -280,7 +286,33 @@ impl Observer {
     }
 
     fn bucket(&self, t: Time) -> usize {
-        (((t.0 - self.start.0) / self.bucket_ns).max(0) as usize).min(self.buckets - 1)
+        // Most times asked fall in the bucket asked last: no division.
+        let (from, to, index) = self.last_bucket.get();
+        if from <= t.0 && t.0 < to {
+            return index;
+        }
+        let raw = ((t.0 - self.start.0) / self.bucket_ns).max(0) as usize;
+        let index = raw.min(self.buckets - 1);
+        if t.0 >= self.start.0 && raw < self.buckets {
+            let from = self.start.0 + raw as i64 * self.bucket_ns;
+            self.last_bucket.set((from, from + self.bucket_ns, index));
+        }
+        index
+    }
+
+    /// The one-minute slot of `t` since the start (0 before it), with the
+    /// slot asked last remembered as [`Observer::bucket`] does.
+    fn minute(&self, t: i64) -> usize {
+        let (from, to, index) = self.last_minute.get();
+        if from <= t && t < to {
+            return index;
+        }
+        let index = ((t - self.start.0).max(0) / MINUTE_NS) as usize;
+        if t >= self.start.0 {
+            let from = self.start.0 + index as i64 * MINUTE_NS;
+            self.last_minute.set((from, from + MINUTE_NS, index));
+        }
+        index
     }
 
     /// Traffic crossed `link` in `dir` starting at `at`, taking `busy` of
@@ -340,10 +372,9 @@ impl Observer {
     ) {
         let base = (link * 2 + d) * self.minutes;
         let start = self.start.0;
-        let minute = move |t: i64| ((t - start).max(0) / MINUTE_NS) as usize;
         let busy_ns = busy.as_nanos() as i64;
         if busy_ns == 0 {
-            let m = minute(at.0);
+            let m = self.minute(at.0);
             if m < self.minutes {
                 self.minute_bytes[base + m] += bytes;
             }
@@ -352,7 +383,7 @@ impl Observer {
         let (mut from, to) = (at.0, at.0 + busy_ns);
         let mut left = bytes;
         while from < to && left > 0 {
-            let m = minute(from);
+            let m = self.minute(from);
             if m >= self.minutes {
                 break;
             }

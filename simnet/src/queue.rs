@@ -22,6 +22,14 @@
 //! pop takes the front of a short sorted run. With millions of pending
 //! events a binary heap pays a cache miss per level on every pop; here the
 //! cost per event does not grow with the number pending.
+//!
+//! Events pushed before the first pop wait in a plain vector and are
+//! placed once the first pop fixes where the clock starts: a driver
+//! scheduling a run's initial events in any order (a change on day three
+//! before a timer at the start) would otherwise push most of them "into
+//! the past" of the first one, into the sorted run, one shift at a time.
+//! A bucket's vector keeps its capacity from one use to the next, so a
+//! steady simulation pushes without allocating.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
@@ -82,8 +90,13 @@ pub struct EventQueue<E> {
     in_ring: usize,
     /// Events at or beyond `cur + RING`.
     far: BinaryHeap<Reverse<Far<E>>>,
-    /// The bucket being consumed; `None` before the first push.
+    /// The bucket being consumed; `None` before the first pop.
     cur: Option<i64>,
+    /// Events pushed before the first pop, in push order.
+    before_start: Vec<(Key, E)>,
+    /// An empty vector with capacity, swapped in for a ring bucket taken
+    /// to be sorted, so that buckets do not grow from nothing each time.
+    spare: Vec<(Key, E)>,
     /// Events pending in all.
     len: usize,
     /// The sequence number the next push will receive. A `u64` will not wrap:
@@ -114,6 +127,8 @@ impl<E> EventQueue<E> {
             in_ring: 0,
             far: BinaryHeap::new(),
             cur: None,
+            before_start: Vec::new(),
+            spare: Vec::new(),
             len: 0,
             next_seq: 0,
         }
@@ -123,14 +138,26 @@ impl<E> EventQueue<E> {
     pub fn push(&mut self, at: Time, event: E) {
         let key = (at.0, self.next_seq);
         self.next_seq += 1;
+        if self.len == 0 {
+            // Nothing pending: the clock may start again anywhere, as
+            // before the first pop.
+            self.cur = None;
+        }
         self.len += 1;
-        let b = bucket_of(at.0);
-        let cur = *self.cur.get_or_insert(b);
+        let Some(cur) = self.cur else {
+            self.before_start.push((key, event));
+            return;
+        };
+        self.place(cur, key, event);
+    }
+
+    /// Puts an event where it belongs once the clock is at bucket `cur`.
+    fn place(&mut self, cur: i64, key: Key, event: E) {
+        let b = bucket_of(key.0);
         if b <= cur {
             // Into the sorted run: after everything at or before `at`,
             // which is where the largest sequence number belongs.
-            let at_ns = at.0;
-            let pos = self.insert_position(at_ns);
+            let pos = self.insert_position(key.0);
             self.current.insert(pos, (key, event));
         } else if b - cur < RING as i64 {
             self.ring[ring_slot(b)].push((key, event));
@@ -171,8 +198,22 @@ impl<E> EventQueue<E> {
         }
     }
 
+    /// Fixes the clock just before the earliest event pushed so far and
+    /// places every event pushed before the first pop.
+    fn begin(&mut self) {
+        let first = self.before_start.iter().map(|(k, _)| bucket_of(k.0)).min().unwrap_or(0);
+        let cur = first.saturating_sub(1);
+        self.cur = Some(cur);
+        for (key, event) in std::mem::take(&mut self.before_start) {
+            self.place(cur, key, event);
+        }
+    }
+
     /// Moves the clock to the next bucket holding events and sorts it.
     fn advance(&mut self) {
+        if self.cur.is_none() {
+            self.begin();
+        }
         let mut cur = self.cur.unwrap_or(0);
         if self.in_ring == 0 {
             // Nothing in the near future: jump to the first far event.
@@ -197,7 +238,10 @@ impl<E> EventQueue<E> {
 
             let slot = ring_slot(cur);
             if !self.ring[slot].is_empty() {
-                let mut run = std::mem::take(&mut self.ring[slot]);
+                // The drained run's buffer becomes the next spare.
+                let drained = Vec::from(std::mem::take(&mut self.current));
+                let spare = std::mem::replace(&mut self.spare, drained);
+                let mut run = std::mem::replace(&mut self.ring[slot], spare);
                 self.in_ring -= run.len();
                 run.sort_unstable_by_key(|(k, _)| *k);
                 self.current = VecDeque::from(run);
@@ -215,10 +259,8 @@ impl<E> EventQueue<E> {
         }
         let ring_min = self.ring.iter().flatten().map(|(k, _)| k.0).min();
         let far_min = self.far.peek().map(|Reverse(f)| f.key.0);
-        match (ring_min, far_min) {
-            (Some(a), Some(b)) => Some(Time(a.min(b))),
-            (a, b) => a.or(b).map(Time),
-        }
+        let early_min = self.before_start.iter().map(|(k, _)| k.0).min();
+        [ring_min, far_min, early_min].into_iter().flatten().min().map(Time)
     }
 
     /// The `n`-th next event of the bucket being consumed (0 is the one

@@ -335,9 +335,60 @@ impl TransportModel {
     }
 }
 
+/// Wire and ACK bytes of recently seen frame lengths.
+///
+/// A simulation sends a few frame lengths over and over (an empty poll,
+/// its empty answer, a client's unchanged report), and each costs several
+/// divisions to convert; this direct-mapped memo of 64 lengths answers
+/// those from a table. It returns exactly what [`TransportModel::wire_bytes`]
+/// and [`TransportModel::ack_bytes`] would: it only remembers them.
+#[derive(Debug)]
+pub struct WireMemo {
+    /// Per slot: (frame length + 1, wire bytes, ACK bytes); 0 is empty.
+    slots: [std::cell::Cell<(u64, u64, u64)>; WireMemo::SLOTS],
+}
+
+impl Default for WireMemo {
+    fn default() -> Self {
+        WireMemo { slots: std::array::from_fn(|_| std::cell::Cell::new((0, 0, 0))) }
+    }
+}
+
+impl WireMemo {
+    const SLOTS: usize = 64;
+
+    /// `(model.wire_bytes(frame), model.ack_bytes(frame))`.
+    #[inline]
+    pub fn get(&self, model: &TransportModel, frame: u64) -> (u64, u64) {
+        let slot = &self.slots[frame as usize % Self::SLOTS];
+        let (tag, wire, ack) = slot.get();
+        if tag == frame.wrapping_add(1) {
+            return (wire, ack);
+        }
+        let (wire, ack) = (model.wire_bytes(frame), model.ack_bytes(frame));
+        slot.set((frame.wrapping_add(1), wire, ack));
+        (wire, ack)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_memo_answers_what_the_model_computes() {
+        let model = TransportModel::default();
+        let memo = WireMemo::default();
+        // Lengths that share slots, asked twice, in both orders.
+        for round in 0..2 {
+            for frame in [0u64, 1, 5, 64, 65, 1448, 1449, 4200, 4264, 70 << 20] {
+                let frame = if round == 0 { frame } else { frame ^ 64 };
+                let want = (model.wire_bytes(frame), model.ack_bytes(frame));
+                assert_eq!(memo.get(&model, frame), want, "frame {frame}");
+                assert_eq!(memo.get(&model, frame), want, "frame {frame}, again");
+            }
+        }
+    }
 
     #[test]
     fn default_model_is_valid_and_has_the_documented_sizes() {

@@ -50,7 +50,7 @@ use crate::queue::EventQueue;
 use crate::scenario::{CrashTarget, Fault, Scenario, SkewTarget, Strategy};
 use crate::seeds;
 use crate::tracehash::TraceHasher;
-use crate::transport::TransportModel;
+use crate::transport::{TransportModel, WireMemo};
 
 /// How to run a scenario.
 #[derive(Clone, Debug)]
@@ -242,6 +242,8 @@ struct World<'a> {
     out: Outbox,
     net_rng: Pcg64Mcg,
     transport: TransportModel,
+    /// Wire bytes of recent frame lengths, as `transport` gives them.
+    wire_memo: WireMemo,
     obs: Observer,
     trace: TraceHasher,
     events: u64,
@@ -314,6 +316,7 @@ impl<'a> World<'a> {
             out: Outbox::new(),
             net_rng: Pcg64Mcg::seed_from_u64(seeds::derive(seed, "network", 0)),
             transport,
+            wire_memo: WireMemo::default(),
             obs,
             trace: TraceHasher::new(),
             events: 0,
@@ -678,18 +681,19 @@ impl<'a> World<'a> {
     /// [`TransportModel::client_connections`]); back, its pure ACKs and
     /// the receiver's side of a connection of its own.
     fn wire_bytes(&self, from: NodeId, to: NodeId, kind: MessageKind, frame: u64) -> (u64, u64) {
-        let mut reverse = self.transport.ack_bytes(frame);
+        let (wire, ack) = self.wire_memo.get(&self.transport, frame);
         if self.opens_connections(from, to) {
-            reverse += self.conn[kind as usize].1;
+            let (forward, back) = self.conn[kind as usize];
+            (wire + forward, ack + back)
+        } else {
+            (wire, ack)
         }
-        (self.forward_bytes(from, to, kind, frame), reverse)
     }
 
     /// The first of [`World::wire_bytes`]: the bytes in the message's own
     /// direction.
     fn forward_bytes(&self, from: NodeId, to: NodeId, kind: MessageKind, frame: u64) -> u64 {
-        let wire = self.transport.wire_bytes(frame);
-        if self.opens_connections(from, to) { wire + self.conn[kind as usize].0 } else { wire }
+        self.wire_bytes(from, to, kind, frame).0
     }
 
     /// Whether messages between the two nodes pay connection bytes: client
