@@ -45,6 +45,20 @@ impl Name {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether both are clones of one allocation: a proof of equality
+    /// that reads no bytes (equal names need not share one).
+    #[inline]
+    pub(crate) fn same_allocation(&self, other: &Name) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The allocation's address, for a cache keyed by it; only meaningful
+    /// while this name is alive.
+    #[inline]
+    pub(crate) fn address(&self) -> usize {
+        Arc::as_ptr(&self.0).cast::<u8>() as usize
+    }
 }
 
 impl From<&str> for Name {

@@ -40,7 +40,17 @@ pub struct PolicyStore {
     /// lookup takes the caller's names by reference, so serving a poll
     /// clones no name.
     views: FxHashMap<SiteName, Vec<(Platform, Arc<View>)>>,
+    /// The views last served, by the addresses of the names they were
+    /// asked with: a poll from a client whose names are clones of those of
+    /// an earlier poll finds its view with two pointer comparisons. Each
+    /// slot keeps its names alive, so their addresses cannot be reused by
+    /// other names while the slot holds them.
+    view_memo: [Option<(SiteName, Platform, Arc<View>)>; VIEW_MEMO_SLOTS],
 }
+
+/// Slots of [`PolicyStore`]'s view memo: more than the platforms of a
+/// site, so that a local server's few views each keep a slot.
+const VIEW_MEMO_SLOTS: usize = 16;
 
 /// The effective policies of one (site, platform), derived once per
 /// revision and shared by every poll.
@@ -97,6 +107,7 @@ impl PolicyStore {
             current: Revision::ZERO,
             applies_since: BTreeMap::new(),
             views: FxHashMap::default(),
+            view_memo: Default::default(),
         }
     }
 
@@ -148,7 +159,7 @@ impl PolicyStore {
                 self.compacted_to = self.compacted_to.max(r);
             }
         }
-        self.views.clear();
+        self.clear_views();
         true
     }
 
@@ -177,7 +188,7 @@ impl PolicyStore {
     pub fn advance_to(&mut self, upto: Revision) {
         if upto > self.current {
             self.current = upto;
-            self.views.clear();
+            self.clear_views();
         }
     }
 
@@ -208,7 +219,7 @@ impl PolicyStore {
         // from before the snapshot gets a snapshot in turn.
         self.compacted_to = self.log.front().map_or(upto, |(r, _)| Revision(r.0.saturating_sub(1)));
         self.current = upto;
-        self.views.clear();
+        self.clear_views();
     }
 
     /// The changes a child holding `have` needs, or `None` when `have` is
@@ -248,6 +259,27 @@ impl PolicyStore {
     /// The effective policies for clients of `platform` at `site`, derived
     /// once per revision and cached.
     pub fn view(&mut self, site: &SiteName, platform: &Platform) -> &Arc<View> {
+        let slot = (site.address() >> 4 ^ platform.address() >> 4) % VIEW_MEMO_SLOTS;
+        let hit = matches!(&self.view_memo[slot],
+            Some((s, p, _)) if s.same_allocation(site) && p.same_allocation(platform));
+        if !hit {
+            let view = self.derived_view(site, platform).clone();
+            self.view_memo[slot] = Some((site.clone(), platform.clone(), view));
+        }
+        match &self.view_memo[slot] {
+            Some((_, _, view)) => view,
+            None => unreachable!("the slot was just filled"),
+        }
+    }
+
+    /// Drops every derived view: the set they were derived from changed.
+    fn clear_views(&mut self) {
+        self.views.clear();
+        self.view_memo = Default::default();
+    }
+
+    /// The view of (`site`, `platform`), derived now if it was not.
+    fn derived_view(&mut self, site: &SiteName, platform: &Platform) -> &Arc<View> {
         // Found, or derived and kept (two lookups: the borrow checker does
         // not let a returned borrow of the first cover the insertion).
         let known = self

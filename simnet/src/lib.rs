@@ -28,6 +28,7 @@ mod prefetch;
 pub mod queue;
 pub mod scenario;
 pub mod seeds;
+pub mod slab;
 pub mod tracehash;
 pub mod transport;
 pub mod units;

@@ -62,8 +62,8 @@ struct Fresh {
 pub struct LinkTraffic {
     /// Bytes on the wire.
     pub bytes: u64,
-    /// Time the transmitter was occupied.
-    pub busy: std::time::Duration,
+    /// Time the transmitter was occupied, nanoseconds.
+    pub busy_ns: u64,
     /// Whether it started in the site's business hours.
     pub business: bool,
     /// Whether the link is a WAN link.
@@ -72,6 +72,14 @@ pub struct LinkTraffic {
     pub message: bool,
     /// Whether the link lost the message after it was sent onto it.
     pub lost: bool,
+}
+
+/// What crossed one link in one direction during one metering bucket.
+#[derive(Clone, Copy, Debug, Default)]
+struct TrafficCell {
+    bytes: u64,
+    busy_ns: u64,
+    messages: u32,
 }
 
 /// The parts of a summary the observer computes.
@@ -103,12 +111,10 @@ pub struct Observer {
     keep_detail: bool,
     links: usize,
 
-    // Traffic per (link, direction, bucket), and totals.
-    link_bytes: Vec<u64>,
-    link_msgs: Vec<u32>,
-    link_busy_ns: Vec<u64>,
-    link_dir_bytes: Vec<[u64; 2]>,
-    link_dir_msgs: Vec<[u64; 2]>,
+    // Traffic per (link, direction, bucket), at index
+    // `(link * 2 + direction) * buckets + bucket`; totals per link and
+    // direction, and the WAN's, are their sums, taken at the end.
+    link_cells: Vec<TrafficCell>,
     link_dir_lost: Vec<[u64; 2]>,
     link_business: Vec<u64>,
     /// Bytes per (link, direction, minute), spread over serialisation time.
@@ -231,11 +237,7 @@ impl Observer {
             last_minute: std::cell::Cell::new((0, 0, 0)),
             keep_detail,
             links,
-            link_bytes: vec![0; links * 2 * buckets],
-            link_msgs: vec![0; links * 2 * buckets],
-            link_busy_ns: vec![0; links * 2 * buckets],
-            link_dir_bytes: vec![[0; 2]; links],
-            link_dir_msgs: vec![[0; 2]; links],
+            link_cells: vec![TrafficCell::default(); links * 2 * buckets],
             link_dir_lost: vec![[0; 2]; links],
             link_business: vec![0; links],
             minutes,
@@ -315,73 +317,71 @@ impl Observer {
         index
     }
 
-    /// Traffic crossed `link` in `dir` starting at `at`, taking `busy` of
-    /// the link's time: a message (perhaps lost by the link after it was
+    /// Traffic crossed `link` in `dir` starting at `at`, taking `busy_ns`
+    /// of the link's time: a message (perhaps lost by the link after it was
     /// sent), or (`message` false) the pure ACKs and handshake bytes that
     /// flow back for one, which add bytes but are not messages.
+    #[inline]
     pub fn count_link(&mut self, link: usize, dir: Direction, at: Time, t: LinkTraffic) {
-        let LinkTraffic { bytes, busy, business, wan, message, lost } = t;
+        let LinkTraffic { bytes, busy_ns, business, wan, message, lost } = t;
         let d = dir as usize;
-        let slot = (link * 2 + d) * self.buckets + self.bucket(at);
-        self.link_bytes[slot] += bytes;
-        self.link_msgs[slot] += u32::from(message);
-        self.add_busy(link, d, at, busy);
-        self.add_minute_bytes(link, d, at, busy, bytes);
-        self.link_dir_bytes[link][d] += bytes;
-        self.link_dir_msgs[link][d] += u64::from(message);
-        self.link_dir_lost[link][d] += u64::from(lost);
-        if wan {
-            self.wan.bytes += bytes;
-            self.wan.messages += u64::from(message);
-            if business {
-                self.wan.business_hours_bytes += bytes;
-                self.link_business[link] += bytes;
-            }
+        let row = link * 2 + d;
+        let b = self.bucket(at);
+        let cell = &mut self.link_cells[row * self.buckets + b];
+        cell.bytes += bytes;
+        cell.messages += u32::from(message);
+        if busy_ns > 0 {
+            self.add_busy(row, b, at.0, busy_ns);
+        }
+        self.add_minute_bytes(row, at.0, busy_ns, bytes);
+        if lost {
+            self.link_dir_lost[link][d] += 1;
+        }
+        if wan && business {
+            self.link_business[link] += bytes;
         }
     }
 
-    /// Spreads busy time over the buckets it spans.
-    fn add_busy(&mut self, link: usize, d: usize, at: Time, busy: std::time::Duration) {
-        let mut from = at.0;
-        let to = at.0 + busy.as_nanos() as i64;
-        while from < to {
-            let b = self.bucket(Time(from));
+    /// Spreads busy time starting at `at` (in bucket `first`) over the
+    /// buckets it spans, of direction row `row`.
+    fn add_busy(&mut self, row: usize, first: usize, at: i64, busy_ns: u64) {
+        let mut from = at;
+        let to = at + busy_ns as i64;
+        let mut b = first;
+        loop {
             let bucket_end = self.start.0 + (b as i64 + 1) * self.bucket_ns;
             let end = to.min(bucket_end).max(from + 1);
-            self.link_busy_ns[(link * 2 + d) * self.buckets + b] += (end - from) as u64;
-            if b == self.buckets - 1 {
+            self.link_cells[row * self.buckets + b].busy_ns += (end - from) as u64;
+            if b == self.buckets - 1 || end >= to {
                 break;
             }
             from = end;
+            b = self.bucket(Time(from));
         }
     }
 
-    /// Adds `bytes` to the one-minute buckets of (`link`, `d`), spread in
-    /// proportion over `[at, at + busy)`; with no busy time, all at `at`.
-    /// Bytes after the run's last minute are not kept. A known limit: ACKs
-    /// and handshake bytes flowing back take no transmitter time, so they
-    /// land in one minute and may lift a saturated direction a little
-    /// above its share.
-    fn add_minute_bytes(
-        &mut self,
-        link: usize,
-        d: usize,
-        at: Time,
-        busy: std::time::Duration,
-        bytes: u64,
-    ) {
-        let base = (link * 2 + d) * self.minutes;
-        let start = self.start.0;
-        let busy_ns = busy.as_nanos() as i64;
-        if busy_ns == 0 {
-            let m = self.minute(at.0);
-            if m < self.minutes {
-                self.minute_bytes[base + m] += bytes;
-            }
+    /// Adds `bytes` to the one-minute buckets of direction row `row`,
+    /// spread in proportion over `[at, at + busy_ns)`; with no busy time,
+    /// all at `at`. Bytes after the run's last minute are not kept. A known
+    /// limit: ACKs and handshake bytes flowing back take no transmitter
+    /// time, so they land in one minute and may lift a saturated direction
+    /// a little above its share.
+    fn add_minute_bytes(&mut self, row: usize, at: i64, busy_ns: u64, bytes: u64) {
+        let base = row * self.minutes;
+        let m = self.minute(at);
+        if m >= self.minutes {
             return;
         }
-        let (mut from, to) = (at.0, at.0 + busy_ns);
-        let mut left = bytes;
+        let minute_end = self.start.0 + (m as i64 + 1) * MINUTE_NS;
+        let to = at + busy_ns as i64;
+        if busy_ns == 0 || to <= minute_end {
+            // All in one minute: the common case, a message shorter than
+            // the rest of the minute it starts in.
+            self.minute_bytes[base + m] += bytes;
+            return;
+        }
+        let start = self.start.0;
+        let (mut from, mut left) = (at, bytes);
         while from < to && left > 0 {
             let m = self.minute(from);
             if m >= self.minutes {
@@ -722,7 +722,20 @@ impl Observer {
             let bps = plan.links[link].config.bandwidth_bps;
             self.peak_minute(link, 0, bps).max(self.peak_minute(link, 1, bps))
         };
+        // Totals per link and direction, and the WAN's, from the buckets.
+        let mut dir_bytes = vec![[0u64; 2]; self.links];
+        let mut dir_msgs = vec![[0u64; 2]; self.links];
+        for (row, cells) in self.link_cells.chunks(self.buckets).enumerate() {
+            let (link, d) = (row / 2, row % 2);
+            dir_bytes[link][d] = cells.iter().map(|c| c.bytes).sum();
+            dir_msgs[link][d] = cells.iter().map(|c| u64::from(c.messages)).sum();
+        }
         let mut wan = self.wan.clone();
+        for l in (0..self.links).filter(|&l| plan.links[l].wan) {
+            wan.bytes += dir_bytes[l][0] + dir_bytes[l][1];
+            wan.messages += dir_msgs[l][0] + dir_msgs[l][1];
+            wan.business_hours_bytes += self.link_business[l];
+        }
         wan.peak_utilization =
             (0..self.links).filter(|&l| plan.links[l].wan).map(peak).fold(0.0, f64::max);
 
@@ -753,7 +766,7 @@ impl Observer {
             .map(|(i, s)| {
                 let (up, down, business, util) = match plan.wan_link[i] {
                     Some(l) => {
-                        let [d, u] = self.link_dir_bytes[l];
+                        let [d, u] = dir_bytes[l];
                         (u, d, self.link_business[l], peak(l))
                     }
                     None => (0, 0, 0, 0.0),
@@ -783,14 +796,15 @@ impl Observer {
             for d in 0..2 {
                 let base = (link * 2 + d) * self.buckets;
                 for b in 0..self.buckets {
-                    if self.link_bytes[base + b] > 0 {
+                    let cell = self.link_cells[base + b];
+                    if cell.bytes > 0 {
                         timeseries.push(SeriesRow {
                             bucket: b as u32,
                             link: link as u16,
                             dir: d as u8,
-                            bytes: self.link_bytes[base + b],
-                            messages: u64::from(self.link_msgs[base + b]),
-                            busy_seconds: self.link_busy_ns[base + b] as f64 / 1e9,
+                            bytes: cell.bytes,
+                            messages: u64::from(cell.messages),
+                            busy_seconds: cell.busy_ns as f64 / 1e9,
                         });
                     }
                 }
@@ -870,8 +884,8 @@ impl Observer {
                 .enumerate()
                 .map(|(l, info)| {
                     let dir = |d: usize| DirectionSummary {
-                        bytes: self.link_dir_bytes[l][d],
-                        messages: self.link_dir_msgs[l][d],
+                        bytes: dir_bytes[l][d],
+                        messages: dir_msgs[l][d],
                         lost_messages: self.link_dir_lost[l][d],
                         peak_utilization: self.peak_minute(l, d, info.config.bandwidth_bps),
                     };
@@ -948,7 +962,8 @@ wan = { bandwidth = "10Mbit/s", latency = "10ms" }
 
     fn traffic(bytes: u64, busy_s: u64) -> LinkTraffic {
         let busy = Duration::from_secs(busy_s);
-        LinkTraffic { bytes, busy, business: false, wan: true, message: true, lost: false }
+        let busy_ns = busy.as_nanos() as u64;
+        LinkTraffic { bytes, busy_ns, business: false, wan: true, message: true, lost: false }
     }
 
     /// Peak utilisation is bytes × 8 over line rate × 60 s in the busiest
@@ -992,7 +1007,7 @@ wan = { bandwidth = "10Mbit/s", latency = "10ms" }
         let mut obs = Observer::new(&sc, &plan, &[], &[], &[], false);
         let start = sc.start + Duration::from_millis(59_999);
         let busy = Duration::from_millis(130_001);
-        obs.add_minute_bytes(2, 1, start, busy, 1_000_003);
+        obs.add_minute_bytes(2 * 2 + 1, start.0, busy.as_nanos() as u64, 1_000_003);
         let base = (2 * 2 + 1) * obs.minutes;
         let kept: u64 = obs.minute_bytes[base..base + 4].iter().sum();
         assert_eq!(kept, 1_000_003);

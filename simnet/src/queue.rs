@@ -28,8 +28,9 @@
 //! scheduling a run's initial events in any order (a change on day three
 //! before a timer at the start) would otherwise push most of them "into
 //! the past" of the first one, into the sorted run, one shift at a time.
-//! A bucket's vector keeps its capacity from one use to the next, so a
-//! steady simulation pushes without allocating.
+//! The buffer of a drained bucket is handed to the next bucket that
+//! receives its first event, so a steady simulation mostly pushes without
+//! allocating, while only buckets that hold events hold memory.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
@@ -94,8 +95,9 @@ pub struct EventQueue<E> {
     cur: Option<i64>,
     /// Events pushed before the first pop, in push order.
     before_start: Vec<(Key, E)>,
-    /// An empty vector with capacity, swapped in for a ring bucket taken
-    /// to be sorted, so that buckets do not grow from nothing each time.
+    /// An empty vector with capacity (the last drained run's), given to
+    /// the next bucket that receives its first event, so that buckets do
+    /// not grow from nothing each time.
     spare: Vec<(Key, E)>,
     /// Events pending in all.
     len: usize,
@@ -160,7 +162,11 @@ impl<E> EventQueue<E> {
             let pos = self.insert_position(key.0);
             self.current.insert(pos, (key, event));
         } else if b - cur < RING as i64 {
-            self.ring[ring_slot(b)].push((key, event));
+            let bucket = &mut self.ring[ring_slot(b)];
+            if bucket.capacity() == 0 {
+                *bucket = std::mem::take(&mut self.spare);
+            }
+            bucket.push((key, event));
             self.in_ring += 1;
         } else {
             self.far.push(Reverse(Far { key, event }));
@@ -238,10 +244,12 @@ impl<E> EventQueue<E> {
 
             let slot = ring_slot(cur);
             if !self.ring[slot].is_empty() {
-                // The drained run's buffer becomes the next spare.
-                let drained = Vec::from(std::mem::take(&mut self.current));
-                let spare = std::mem::replace(&mut self.spare, drained);
-                let mut run = std::mem::replace(&mut self.ring[slot], spare);
+                // The drained run's buffer becomes the spare, for the next
+                // bucket that receives its first event; the bucket taken
+                // now is left without one, so that only buckets holding
+                // events hold memory.
+                self.spare = Vec::from(std::mem::take(&mut self.current));
+                let mut run = std::mem::take(&mut self.ring[slot]);
                 self.in_ring -= run.len();
                 run.sort_unstable_by_key(|(k, _)| *k);
                 self.current = VecDeque::from(run);

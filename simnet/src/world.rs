@@ -49,6 +49,7 @@ use crate::prefetch;
 use crate::queue::EventQueue;
 use crate::scenario::{CrashTarget, Fault, Scenario, SkewTarget, Strategy};
 use crate::seeds;
+use crate::slab::{MessageSlab, Slot};
 use crate::tracehash::TraceHasher;
 use crate::transport::{TransportModel, WireMemo};
 
@@ -134,14 +135,6 @@ enum Action {
     ComeBack(u32),
 }
 
-/// A message between two links of its path.
-struct InFlight {
-    msg: Message,
-    /// How much later than the message a copy arrives, nanoseconds, when a
-    /// link it crossed made one.
-    dup: Option<i64>,
-}
-
 /// A message lost on a link, kept until the event ends to be traced.
 #[derive(Clone, Copy, Debug)]
 struct LostRow {
@@ -164,16 +157,18 @@ enum Event {
         to: NodeId,
         len: u32,
         copy: bool,
-        msg: Box<Message>,
+        msg: Slot,
     },
     /// A message reached the far end of hop `hop - 1` and is handed to
-    /// hop `hop` of its path.
+    /// hop `hop` of its path; `dup` says how much later than it a copy
+    /// arrives, nanoseconds, when a link it crossed made one.
     Hop {
         from: NodeId,
         to: NodeId,
         len: u32,
         hop: u16,
-        flight: Box<InFlight>,
+        msg: Slot,
+        dup: Option<i64>,
     },
     Timer {
         node: NodeId,
@@ -239,6 +234,8 @@ struct World<'a> {
     state: Vec<NodeState>,
     links: Vec<Link>,
     queue: EventQueue<Event>,
+    /// The messages the queue's deliveries carry.
+    in_flight: MessageSlab,
     out: Outbox,
     net_rng: Pcg64Mcg,
     transport: TransportModel,
@@ -313,6 +310,7 @@ impl<'a> World<'a> {
             state,
             links,
             queue: EventQueue::with_capacity(node_count * 2 + 1024),
+            in_flight: MessageSlab::default(),
             out: Outbox::new(),
             net_rng: Pcg64Mcg::seed_from_u64(seeds::derive(seed, "network", 0)),
             transport,
@@ -470,10 +468,11 @@ impl<'a> World<'a> {
             }
             match event {
                 Event::Deliver { from, to, len, copy, msg } => {
-                    self.deliver(from, to, u64::from(len), copy, *msg, trace, hooks)
+                    let msg = self.in_flight.take(msg);
+                    self.deliver(from, to, u64::from(len), copy, msg, trace, hooks)
                 }
-                Event::Hop { from, to, len, hop, flight } => {
-                    self.next_hop(from, to, len, hop, flight)
+                Event::Hop { from, to, len, hop, msg, dup } => {
+                    self.next_hop(from, to, len, hop, msg, dup)
                 }
                 Event::Timer { node, epoch, timer } => {
                     let st = self.state[node.0 as usize];
@@ -499,7 +498,7 @@ impl<'a> World<'a> {
     fn prefetch(&self, ev: &Event) {
         let node = match ev {
             Event::Deliver { to, msg, .. } => {
-                prefetch::read(&**msg);
+                prefetch::read(self.in_flight.get(*msg));
                 *to
             }
             Event::Timer { node, .. } => *node,
@@ -742,29 +741,37 @@ impl<'a> World<'a> {
         if from.0 < self.plan.client_base && to.0 < self.plan.client_base {
             self.obs.server_message(self.now, from, to, &msg, wire, &self.plan);
         }
-        if self.plan.paths[self.site(from)][self.site(to)].len() == 1 {
-            self.arrive(from, to, len, arrive, dup, Box::new(msg));
+        let single_hop = self.plan.paths[self.site(from)][self.site(to)].len() == 1;
+        let msg = self.in_flight.put(msg);
+        if single_hop {
+            self.arrive(from, to, len, arrive, dup, msg);
         } else {
-            let flight = Box::new(InFlight { msg, dup });
-            self.queue.push(arrive, Event::Hop { from, to, len, hop: 1, flight });
+            self.queue.push(arrive, Event::Hop { from, to, len, hop: 1, msg, dup });
         }
     }
 
     /// A message arrived at the site between hop `hop - 1` and hop `hop`
     /// of its path: it goes on across hop `hop`.
-    fn next_hop(&mut self, from: NodeId, to: NodeId, len: u32, hop: u16, flight: Box<InFlight>) {
-        let mut flight = flight;
-        let kind = flight.msg.kind();
+    fn next_hop(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        len: u32,
+        hop: u16,
+        msg: Slot,
+        dup: Option<i64>,
+    ) {
+        let kind = self.in_flight.get(msg).kind();
         let bytes = self.wire_bytes(from, to, kind, u64::from(len));
-        let Some((arrive, dup)) = self.cross(from, to, kind, len, bytes, usize::from(hop)) else {
+        let Some((arrive, here)) = self.cross(from, to, kind, len, bytes, usize::from(hop)) else {
+            self.in_flight.take(msg);
             return;
         };
-        flight.dup = flight.dup.or(dup);
+        let dup = dup.or(here);
         if usize::from(hop) + 1 == self.plan.paths[self.site(from)][self.site(to)].len() {
-            let InFlight { msg, dup } = *flight;
-            self.arrive(from, to, len, arrive, dup, Box::new(msg));
+            self.arrive(from, to, len, arrive, dup, msg);
         } else {
-            self.queue.push(arrive, Event::Hop { from, to, len, hop: hop + 1, flight });
+            self.queue.push(arrive, Event::Hop { from, to, len, hop: hop + 1, msg, dup });
         }
     }
 
@@ -777,10 +784,11 @@ impl<'a> World<'a> {
         len: u32,
         arrive: Time,
         dup: Option<i64>,
-        msg: Box<Message>,
+        msg: Slot,
     ) {
         if let Some(extra) = dup {
-            let copy = Box::new((*msg).clone());
+            let copy = self.in_flight.get(msg).clone();
+            let copy = self.in_flight.put(copy);
             self.queue.push(arrive, Event::Deliver { from, to, len, copy: false, msg });
             let at = Time(arrive.0 + extra);
             self.queue.push(at, Event::Deliver { from, to, len, copy: true, msg: copy });
@@ -816,7 +824,7 @@ impl<'a> World<'a> {
                     let business = wan && self.plan.business[h.link].contains(start);
                     let traffic = LinkTraffic {
                         bytes: wire,
-                        busy: serialisation,
+                        busy_ns: serialisation.as_nanos() as u64,
                         business,
                         wan,
                         message: true,
@@ -835,7 +843,7 @@ impl<'a> World<'a> {
                 let business = wan && self.plan.business[h.link].contains(start);
                 let traffic = LinkTraffic {
                     bytes: wire,
-                    busy: serialisation,
+                    busy_ns: serialisation.as_nanos() as u64,
                     business,
                     wan,
                     message: true,
@@ -847,7 +855,7 @@ impl<'a> World<'a> {
                     // back; counted, never delaying data.
                     let back = LinkTraffic {
                         bytes: reverse,
-                        busy: Duration::ZERO,
+                        busy_ns: 0,
                         message: false,
                         ..traffic
                     };
@@ -1171,7 +1179,9 @@ offset = "-90s"
         while let Some((at, ev)) = w.queue.pop() {
             w.now = at;
             match ev {
-                Event::Hop { from, to, len, hop, flight } => w.next_hop(from, to, len, hop, flight),
+                Event::Hop { from, to, len, hop, msg, dup } => {
+                    w.next_hop(from, to, len, hop, msg, dup)
+                }
                 Event::Deliver { from, .. } => out.push((from, at)),
                 _ => {}
             }
