@@ -61,6 +61,8 @@
 //! - [`units`]: durations, sizes, rates and windows as people write them,
 //!   parsed once for scenario files and daemon configuration files alike.
 
+#![warn(missing_docs)]
+
 pub mod blob;
 pub mod client;
 pub mod codec;
