@@ -44,6 +44,11 @@ impl Fanout {
 
     /// Adds a child's reply. Returns the query when nothing is awaited any
     /// more. A reply from a child not awaited (late, duplicated) is ignored.
+    ///
+    /// A client detail is kept only when the query is a drill-down for
+    /// that very client: a detail in a reply to any other query (a faulty
+    /// or hostile child) would otherwise end the fan-out before the other
+    /// children answered, and show a client nobody asked for.
     pub fn on_reply(
         &mut self,
         from: NodeId,
@@ -58,7 +63,8 @@ impl Fanout {
         }
         p.sites.extend(sites);
         p.missing.extend(missing);
-        if p.client.is_none() {
+        let asked = |d: &ClientDetail| p.scope == Scope::Client(d.client);
+        if p.client.is_none() && client.as_ref().is_some_and(asked) {
             p.client = client;
         }
         let done = p.waiting.is_empty() || p.client.is_some();
@@ -84,4 +90,63 @@ pub(crate) fn normalise(p: &mut Pending) {
     p.sites.dedup_by(|a, b| a.site == b.site);
     p.missing.sort();
     p.missing.dedup();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::blob::Blob;
+    use crate::ids::Name;
+    use crate::stats::SecurityReport;
+    use crate::time::Time;
+
+    fn detail(client: u32) -> ClientDetail {
+        let report = SecurityReport {
+            platform: Name::new("windows"),
+            site: Name::new("tokyo"),
+            applied: vec![],
+            engine_version: 1,
+            signature_version: 0,
+            firewall_on: false,
+            threats_found: 0,
+            last_scan: Time::EPOCH,
+            rejected_policies: 0,
+            inventory: Blob::empty(),
+        };
+        ClientDetail { client: NodeId(client), seen: Time::EPOCH, report: Arc::new(report) }
+    }
+
+    fn query(f: &mut Fanout, scope: Scope) -> u64 {
+        f.start(Pending {
+            reply_to: ReplyTo::Operator(1),
+            scope,
+            waiting: [NodeId(10), NodeId(11)].into(),
+            sites: vec![],
+            missing: vec![],
+            client: None,
+        })
+    }
+
+    /// A client detail nobody asked for neither ends the fan-out nor
+    /// reaches the answer; the one asked for ends it at once.
+    #[test]
+    fn only_the_client_asked_for_ends_a_drill_down() {
+        let mut f = Fanout::default();
+        let all = query(&mut f, Scope::All);
+        assert!(f.on_reply(NodeId(10), all, vec![], vec![], Some(detail(7))).is_none());
+        let done = f.on_reply(NodeId(11), all, vec![], vec![], None).expect("both answered");
+        assert_eq!(done.client, None);
+
+        let drill = query(&mut f, Scope::Client(NodeId(7)));
+        assert!(f.on_reply(NodeId(10), drill, vec![], vec![], Some(detail(8))).is_none());
+        let done = f.on_reply(NodeId(11), drill, vec![], vec![], Some(detail(7)));
+        assert_eq!(done.expect("found").client, Some(detail(7)));
+
+        let early = query(&mut f, Scope::Client(NodeId(7)));
+        let done = f.on_reply(NodeId(11), early, vec![], vec![], Some(detail(7)));
+        assert!(done.is_some(), "the client's server answered: no need to wait for the other");
+        assert!(f.on_deadline(early).is_none());
+    }
 }

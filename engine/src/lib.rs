@@ -33,7 +33,9 @@
 //! **Who may talk to a server.** Child servers are the configured
 //! `children`; a child uploads statistics only for the sites of its
 //! subtree (`child_sites`, or by default a known site no other child
-//! claims). Clients are checked against a known list
+//! claims); it proposes policies in its own name or relays them for
+//! servers below it, never in the name of its parent, of the server it
+//! talks to or of a sibling. Clients are checked against a known list
 //! ([`serve::ClientAdmission`]): their site must be one the server serves,
 //! their platform a configured one, and the driver's own check, if any,
 //! must accept them. Anything else gets a typed error and changes nothing.
@@ -60,6 +62,8 @@
 //! - [`testkit`]: a small deterministic harness for tests.
 //! - [`units`]: durations, sizes, rates and windows as people write them,
 //!   parsed once for scenario files and daemon configuration files alike.
+
+#![warn(missing_docs)]
 
 pub mod blob;
 pub mod client;

@@ -196,6 +196,7 @@ impl Local {
     /// A local server holding no policy yet.
     pub fn new(cfg: LocalConfig) -> Local {
         let serving = Serving {
+            self_id: cfg.id,
             store: PolicyStore::new(cfg.log_keep),
             clients: Default::default(),
             mode: cfg.client_mode,
@@ -431,7 +432,9 @@ impl Local {
                 self.serving.handle_child_request(from, req, have, None, out);
             }
             Message::Propose { origin, proposal, change } => {
-                if !self.serving.children.contains_key(&from) {
+                if !self.serving.children.contains_key(&from)
+                    || !self.serving.may_propose_for(from, origin)
+                {
                     reject(out, from, 0, ErrorCode::UnknownPeer, Rejection::UnknownPeer);
                     return;
                 }
@@ -560,6 +563,7 @@ impl Local {
         if let Some(seq) = stats_acked {
             self.stats_acked = self.stats_acked.max(seq);
         }
+        self.drop_wake_the_parent_lacks(upto, answered, out);
 
         // A snapshot older than what is held is a late duplicate, unless
         // this server asked for one to move back to its parent's state.
@@ -649,6 +653,27 @@ impl Local {
             return;
         }
         self.after_reply(now, answered, out);
+    }
+
+    /// A wake-up named a revision the parent does not hold: its answer to a
+    /// request sent after the wake-up stops short of it (a forged wake-up,
+    /// or a parent rolled back since). Stop waiting for that revision and
+    /// record the rejection; kept, it would hold back every later urgent
+    /// revision below it, which would then never be passed down.
+    fn drop_wake_the_parent_lacks(
+        &mut self,
+        upto: Revision,
+        answered: Option<Outstanding>,
+        out: &mut Outbox,
+    ) {
+        let Some(w) = self.wake_pending else { return };
+        let sent_after_wake = answered.is_some_and(|o| o.wake.is_some_and(|seen| seen >= w));
+        if sent_after_wake && upto < w {
+            self.wake_pending = None;
+            let held = self.serving.store.current();
+            let reason = Rejection::RevisionFromFuture { claimed: w, held };
+            out.observe(Observation::Rejected { peer: self.cfg.parent, reason });
+        }
     }
 
     /// After a reply: pass an urgent revision down once it is held, or ask

@@ -141,6 +141,7 @@ impl Master {
     /// A master holding no policy yet.
     pub fn new(cfg: MasterConfig) -> Master {
         let serving = Serving {
+            self_id: cfg.id,
             store: PolicyStore::new(cfg.log_keep),
             clients: Default::default(),
             mode: cfg.client_mode,
@@ -246,7 +247,9 @@ impl Master {
                 self.serving.handle_child_request(from, req, have, None, out);
             }
             Message::Propose { origin, proposal, change } => {
-                if !self.serving.children.contains_key(&from) {
+                if !self.serving.children.contains_key(&from)
+                    || !self.serving.may_propose_for(from, origin)
+                {
                     reject(out, from, 0, ErrorCode::UnknownPeer, Rejection::UnknownPeer);
                     return;
                 }

@@ -98,6 +98,8 @@ impl ClientAdmission {
 /// A server's state toward the nodes below it.
 #[derive(Debug)]
 pub(crate) struct Serving {
+    /// This server's own node id.
+    pub self_id: NodeId,
     pub store: PolicyStore,
     pub clients: ClientTable,
     pub mode: ServeMode,
@@ -265,6 +267,17 @@ impl Serving {
             && !self.children.values().any(|s| s == site)
             && self.known_sites.as_ref().is_none_or(|k| k.contains(site))
             && self.child_stats.get(site).is_none_or(|(c, _)| *c == child)
+    }
+
+    /// Whether child server `child` may send a proposal made at `origin`:
+    /// its own, or one it relays from a server below it. Never one naming
+    /// this server, its parent or another child as origin: proposals are
+    /// deduplicated by (origin, proposal id), so a forged origin would
+    /// make the real origin's proposal of the same id count as already
+    /// accepted, and it would be lost.
+    pub fn may_propose_for(&self, child: NodeId, origin: NodeId) -> bool {
+        let own = self.parent.is_none_or(|p| p != origin) && origin != self.self_id;
+        own && (origin == child || !self.children.contains_key(&origin))
     }
 
     /// Keeps the newest statistics per site from a child.

@@ -325,6 +325,101 @@ mod tests {
         })
     }
 
+    /// One client's report, for the consolidation test below.
+    #[allow(clippy::too_many_arguments)]
+    fn client(
+        site: &str,
+        platform: &str,
+        applied: &[(&str, u64)],
+        engine: u32,
+        signature: u64,
+        firewall: bool,
+        threats: u32,
+        rejected: u32,
+    ) -> Arc<SecurityReport> {
+        Arc::new(SecurityReport {
+            platform: Name::new(platform),
+            site: Name::new(site),
+            applied: applied.iter().map(|(p, r)| (Name::new(p), Revision(*r))).collect(),
+            engine_version: engine,
+            signature_version: signature,
+            firewall_on: firewall,
+            threats_found: threats,
+            last_scan: Time::EPOCH,
+            rejected_policies: rejected,
+            inventory: Blob::empty(),
+        })
+    }
+
+    /// Every field of the consolidation, worked by hand: a client counts
+    /// once (its latest report), compliance needs the current revision of
+    /// every policy applying to its platform and only those, a client is
+    /// stale only when silent for longer than `stale_after` (exactly that
+    /// long is not stale), and the histograms count clients per version.
+    #[test]
+    fn consolidation_counts_each_field() {
+        let now = Time::from_secs(1_800_000_000);
+        let hour = Duration::from_secs(3600);
+        let stale_after = hour * 72;
+        let targets: BTreeMap<PolicyId, (Revision, Vec<Platform>)> = [
+            (Name::new("av"), (Revision(3), vec![Name::new("linux"), Name::new("windows")])),
+            (Name::new("fw"), (Revision(2), vec![Name::new("windows")])),
+        ]
+        .into();
+        let mut table = ClientTable::default();
+        let first = client("tokyo", "windows", &[], 1, 0, false, 50, 0);
+        table.store(NodeId(1), first, now - hour * 100);
+        // Client 1 again: only this latest report counts.
+        let c1 = client("tokyo", "windows", &[("av", 3), ("fw", 2)], 5, 3, true, 2, 0);
+        table.store(NodeId(1), c1, now - hour);
+        // Behind on av, silent for four days.
+        let c2 = client("tokyo", "windows", &[("av", 2), ("fw", 2)], 6, 2, false, 1, 0);
+        table.store(NodeId(2), c2, now - hour * 96);
+        // fw does not apply to linux: compliant with av alone; silent for
+        // exactly the stale time, so not stale.
+        let c3 = client("tokyo", "linux", &[("av", 3)], 5, 3, false, 0, 0);
+        table.store(NodeId(3), c3, now - stale_after);
+        let c4 = client("london", "windows", &[("av", 4), ("fw", 2)], 5, 4, true, 0, 1);
+        table.store(NodeId(4), c4, now);
+
+        let sites = table.consolidate(now, stale_after, &targets);
+        let names: Vec<&str> = sites.iter().map(|s| s.site.as_str()).collect();
+        assert_eq!(names, ["london", "tokyo"]);
+        assert!(sites.iter().all(|s| s.as_of == now && s.rejected_by_server == 0));
+
+        let tokyo_windows = PlatformStats {
+            clients: 2,
+            compliant: 1,
+            firewall_on: 1,
+            stale: 1,
+            threats: 3,
+            engine_versions: [(5, 1), (6, 1)].into(),
+            signature_versions: [(2, 1), (3, 1)].into(),
+            rejected_policies: 0,
+        };
+        let tokyo_linux = PlatformStats {
+            clients: 1,
+            compliant: 1,
+            engine_versions: [(5, 1)].into(),
+            signature_versions: [(3, 1)].into(),
+            ..PlatformStats::default()
+        };
+        let london_windows = PlatformStats {
+            clients: 1,
+            compliant: 1,
+            firewall_on: 1,
+            engine_versions: [(5, 1)].into(),
+            signature_versions: [(4, 1)].into(),
+            rejected_policies: 1,
+            ..PlatformStats::default()
+        };
+        let tokyo: BTreeMap<Platform, PlatformStats> =
+            [(Name::new("linux"), tokyo_linux), (Name::new("windows"), tokyo_windows)].into();
+        assert_eq!(sites[1].platforms, tokyo);
+        assert_eq!(sites[0].platforms, [(Name::new("windows"), london_windows)].into());
+        assert_eq!(sites.iter().map(SiteStats::clients).sum::<u64>(), 4);
+    }
+
     proptest! {
         /// Whatever the ids (blocks, spread hashes, both), every stored
         /// client is found with its latest report, unknown ids are not, and

@@ -53,11 +53,15 @@ impl Time {
     }
 
     /// The time elapsed since `earlier`, or zero if `earlier` is later.
+    ///
+    /// Exact for any two instants: the gap between the extremes of `i64`
+    /// nanoseconds does not fit an `i64` but always fits the `u64` of a
+    /// [`Duration`], so the difference is taken unsigned.
     pub fn saturating_since(self, earlier: Time) -> Duration {
         if self.0 <= earlier.0 {
             Duration::ZERO
         } else {
-            Duration::from_nanos((self.0 - earlier.0) as u64)
+            Duration::from_nanos(self.0.abs_diff(earlier.0))
         }
     }
 }
@@ -107,5 +111,25 @@ mod tests {
         let b = Time::from_secs(12);
         assert_eq!(b.saturating_since(a), Duration::from_secs(2));
         assert_eq!(a.saturating_since(b), Duration::ZERO);
+    }
+
+    /// The extremes overflowed `i64` subtraction (a panic in a debug
+    /// build); the gap is exact instead.
+    #[test]
+    fn saturating_since_spans_the_whole_range() {
+        let gap = Time::MAX.saturating_since(Time(i64::MIN));
+        assert_eq!(gap, Duration::from_nanos(u64::MAX));
+        assert_eq!(Time(i64::MIN).saturating_since(Time::MAX), Duration::ZERO);
+    }
+
+    proptest::proptest! {
+        /// For any two instants, the elapsed time is their exact distance
+        /// when the second is earlier, and zero otherwise.
+        #[test]
+        fn saturating_since_is_exact(a in proptest::num::i64::ANY, b in proptest::num::i64::ANY) {
+            let got = Time(a).saturating_since(Time(b));
+            let want = u64::try_from(i128::from(a) - i128::from(b)).unwrap_or(0);
+            proptest::prop_assert_eq!(got, Duration::from_nanos(want));
+        }
     }
 }

@@ -371,3 +371,56 @@ fn wake_at_a_client_polls_only_when_it_should() {
     let t = out.poll_transmit().expect("the wake poll");
     assert_eq!((t.to, t.msg.kind()), (server, MessageKind::Poll));
 }
+
+/// A child may propose for itself or relay for a server below it, never
+/// in the name of the master, its own parent or a sibling. Proposals are
+/// deduplicated by (origin, proposal id): a forged origin, had it been
+/// accepted, would have made the real origin's proposal of that id count
+/// as done, and that change would have been lost.
+#[test]
+fn proposals_in_another_servers_name_are_refused() {
+    let mut f = tiered(&regional());
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(DAY, STEPS).unwrap();
+    let (m, emea, paris, tokyo) =
+        (f.master, f.locals["emea"], f.locals["paris"], f.locals["tokyo"]);
+    let before = (master_snapshot(&f), local_snapshot(&f, "emea"));
+    let tap = tap_quiet(&mut f);
+    let mark = f.h.observations.len();
+    let propose = |origin| Message::Propose { origin, proposal: 9, change: Box::new(firewall()) };
+    // At the master: emea in the master's name, then in tokyo's.
+    f.h.inject(emea, m, propose(m));
+    f.h.inject(emea, m, propose(tokyo));
+    // At the middle tier: paris in emea's name, then in the master's.
+    f.h.inject(paris, emea, propose(emea));
+    f.h.inject(paris, emea, propose(m));
+    f.h.run_for(Duration::from_secs(1), STEPS).unwrap();
+    f.h.clear_filter();
+
+    let replies = |to| -> Vec<Message> {
+        tapped_to(&tap, to).into_iter().filter(|m| m.kind() != MessageKind::Propose).collect()
+    };
+    let refused = Message::Error { req: 0, code: ErrorCode::UnknownPeer };
+    assert_eq!(replies(emea), vec![refused.clone(), refused.clone()]);
+    assert_eq!(replies(paris), vec![refused.clone(), refused]);
+    let got = rejections_since(&f, m, mark);
+    assert_eq!(got, vec![(emea, Rejection::UnknownPeer), (emea, Rejection::UnknownPeer)]);
+    // emea refuses paris twice, and notes the master's two refusals.
+    let at_emea = vec![
+        (paris, Rejection::UnknownPeer),
+        (paris, Rejection::UnknownPeer),
+        (m, Rejection::RefusedByPeer(ErrorCode::UnknownPeer)),
+        (m, Rejection::RefusedByPeer(ErrorCode::UnknownPeer)),
+    ];
+    assert_eq!(rejections_since(&f, emea, mark), at_emea);
+    assert_eq!((master_snapshot(&f), local_snapshot(&f, "emea")), before);
+
+    // The operator's own proposal 9 is a new change, not a duplicate.
+    let rev = set_at_master(&mut f, firewall(), 9);
+    assert_eq!(rev, Revision(2));
+    // And a proposal relayed from below in its own origin's name passes.
+    f.h.inject(paris, emea, propose(paris));
+    f.h.run_for(Duration::from_secs(1), STEPS).unwrap();
+    assert_eq!(delivered_to(&f, paris, MessageKind::Accepted, f.h.now() - HOUR), 1);
+    assert_eq!(f.h.master(m).store().current(), Revision(3));
+}

@@ -346,6 +346,36 @@ fn offline_client_catches_up_on_return() {
     assert_converged(&f);
 }
 
+/// A client switched off is still counted at its site, from the last
+/// report its server kept: stale once silent for longer than the stale
+/// time (three days by default), and not compliant once a newer revision
+/// exists. Back on, it is fresh and compliant again.
+#[test]
+fn offline_client_is_counted_stale_and_behind_until_it_returns() {
+    let mut f = tiered(&two_sites());
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(DAY, STEPS).unwrap();
+    let laptop = f.clients["london"][0];
+    assert_eq!(f.h.client(laptop).profile().platform.as_str(), "windows");
+    let node = f.h.remove(laptop).unwrap();
+    set_at_master(&mut f, antivirus(2), 2);
+    f.h.run_for(DAY * 4, STEPS).unwrap();
+
+    let windows = |f: &mut Fleet, query: u64| {
+        let answer = status(f, query, StatusKind::Current, Scope::Site(Name::new("london")));
+        assert_eq!(answer.error, None);
+        assert_eq!(answer.sites.len(), 1, "{answer:?}");
+        answer.sites[0].platforms[&Name::new("windows")].clone()
+    };
+    let away = windows(&mut f, 1);
+    assert_eq!((away.clients, away.compliant, away.stale), (3, 2, 1), "{away:?}");
+
+    f.h.add(node);
+    f.h.run_for(HOUR * 2, STEPS).unwrap();
+    let back = windows(&mut f, 2);
+    assert_eq!((back.clients, back.compliant, back.stale), (3, 3, 0), "{back:?}");
+}
+
 /// Urgent changes take the wake-up path: every client applies within
 /// minutes, where a normal change waits for the next window.
 #[test]

@@ -206,6 +206,35 @@ fn wake_for_a_revision_already_held_is_passed_down() {
     assert_eq!(sent_by(&f, london, MessageKind::Wake, at), 0);
 }
 
+/// A wake-up naming a revision the parent does not hold (forged, or sent
+/// before the parent rolled back): once the parent's answer to a request
+/// sent after it stops short of that revision, the local server stops
+/// waiting for it and records the rejection, so the next real urgent
+/// change is still passed down to its clients at once.
+#[test]
+fn wake_from_the_future_does_not_block_later_wakes() {
+    // No scheduled checks: only the wake-up path can bring the change fast.
+    let mut f = Fleet::build(start(), &two_sites(), true, ServeMode::Conditional, |_| {});
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(DAY, STEPS).unwrap();
+    let london = f.locals["london"];
+    let mark = f.h.observations.len();
+    f.h.inject(f.master, london, Message::Wake { revision: Revision(50) });
+    f.h.run_for(Duration::from_secs(1), STEPS).unwrap();
+    assert_eq!(f.h.local(london).store().current(), Revision(1));
+    let got = rejections_since(&f, london, mark);
+    let future = Rejection::RevisionFromFuture { claimed: Revision(50), held: Revision(1) };
+    assert_eq!(got, vec![(f.master, future)]);
+
+    let mut urgent = antivirus(2);
+    urgent.urgent = true;
+    let at = f.h.now();
+    set_at_master(&mut f, urgent, 2);
+    f.h.run_for(Duration::from_secs(300), STEPS).unwrap();
+    assert_eq!(sent_by(&f, london, MessageKind::Wake, at), f.clients["london"].len());
+    assert_converged(&f);
+}
+
 /// When each client applied `revision` of `policy`, after `since`.
 fn apply_delays(f: &Fleet, revision: Revision, since: Time) -> Vec<Duration> {
     let clients = f.all_clients();
