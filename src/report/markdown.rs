@@ -515,9 +515,10 @@ fn sentence(cmp: &Comparison<'_>, stem: &str) -> String {
         "local-day" => format!(
             "For each site's WAN link, the mean share of its capacity used in each hour of \
              the site's local day: grey is the scenario's background load, each line a \
-             strategy's own traffic (busier direction), the amber band business hours, drawn \
-             over the rest; hours without traffic lie on the floor, marked \"none\". The \
-             share of WAN bytes sent in business hours is {}{}.",
+             strategy's own traffic (busier direction), the amber band business hours, \
+             shaded over the background and under the lines; hours without traffic lie on \
+             the floor, marked \"none\". The share of WAN bytes sent in business hours is \
+             {}{}.",
             each(&|s| format!("{:.0}%", share(s))),
             match check {
                 Some(every) => format!(
