@@ -75,6 +75,20 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// A break-even number of clients in words: "under one client" when one
+/// polling client already costs more than replication, otherwise the
+/// smallest whole number of clients at which polling costs as much.
+fn clients_at(x: f64) -> String {
+    if !x.is_finite() {
+        return "no number of clients".to_owned();
+    }
+    if x < 1.0 {
+        return "under one client".to_owned();
+    }
+    let n = x.ceil() as u64;
+    format!("{} {}", thousands(n), if n == 1 { "client" } else { "clients" })
+}
+
 /// The scenario in one paragraph.
 fn describe(sc: &Scenario) -> String {
     let mut zones: Vec<&str> = sc.sites.iter().map(|s| s.timezone_name.as_str()).collect();
@@ -501,9 +515,10 @@ fn sentence(cmp: &Comparison<'_>, stem: &str) -> String {
         "local-day" => format!(
             "For each site's WAN link, the mean share of its capacity used in each hour of \
              the site's local day: grey is the scenario's background load, each line a \
-             strategy's own traffic (busier direction), the amber band business hours, drawn \
-             over the rest; hours without traffic lie on the floor, marked \"none\". The \
-             share of WAN bytes sent in business hours is {}{}.",
+             strategy's own traffic (busier direction), the amber band business hours, \
+             shaded over the background and under the lines; hours without traffic lie on \
+             the floor, marked \"none\". The share of WAN bytes sent in business hours is \
+             {}{}.",
             each(&|s| format!("{:.0}%", share(s))),
             match check {
                 Some(every) => format!(
@@ -549,14 +564,20 @@ fn sentence(cmp: &Comparison<'_>, stem: &str) -> String {
             Some(b) => format!(
                 "WAN bytes per day on one link against the clients behind it: polling \
                  (orange, {} per client a day) rises with the clients, replication by one \
-                 local server (blue, {} a day) does not; they cross at {} clients (circled). \
-                 Each of the scenario's links is a dot (its polling cost) and a square (its \
-                 replication cost) at its number of clients. The dashed grey line counts \
-                 content alone ({} per client a day), as vendor sizing guides do; see the \
-                 break-even section for why the measured crossing lies elsewhere.",
+                 local server (blue, {} a day) does not; {} Each of the scenario's links \
+                 is a dot (its polling cost) and a square (its replication cost) at its \
+                 number of clients. The dashed grey line counts content alone ({} per client \
+                 a day), as vendor sizing guides do; see the break-even section for why the \
+                 measured crossing lies elsewhere.",
                 bytes(b.polling_per_client.round() as u64),
                 bytes(b.replication.round() as u64),
-                thousands(b.crossing.ceil() as u64),
+                if b.crossing.is_finite() && b.crossing >= 1.0 {
+                    format!("they cross at {} (circled).", clients_at(b.crossing))
+                } else {
+                    "even one polling client costs more than replication, so the lines do not \
+                     cross on the chart."
+                        .to_owned()
+                },
                 bytes(b.content_per_client.round() as u64),
             ),
             None => "No link has both a polling and a replication cost here.".to_owned(),
@@ -592,8 +613,13 @@ fn break_even(cmp: &Comparison<'_>) -> String {
         let even =
             if per_client > 0.0 { l.replication_per_day / per_client } else { f64::INFINITY };
         let cheaper = if (l.clients_behind as f64) > even { "replication" } else { "polling" };
-        let even_text =
-            if even.is_finite() { thousands(even.ceil() as u64) } else { "—".to_owned() };
+        let even_text = if !even.is_finite() {
+            "—".to_owned()
+        } else if even < 1.0 {
+            "under 1".to_owned()
+        } else {
+            thousands(even.ceil() as u64)
+        };
         let _ = writeln!(
             md,
             "| `{}` | {} | {} | {} | {even_text} | {cheaper} |",
@@ -609,7 +635,7 @@ fn break_even(cmp: &Comparison<'_>) -> String {
     let client_day = downloads + polls + reports;
     md += &wrap(&format!(
         "Counting content alone, as vendor sizing guides do (content replicated a day over \
-         content one client needs a day: {} / {}), the break-even would be {} clients. \
+         content one client needs a day: {} / {}), the break-even would be {}. \
          Measured over all links it is {}, because a polling client costs more than its \
          content: each day it sends {:.0} polls and {:.0} status reports, each exchange on a \
          new TCP and TLS connection with about {} of TCP/IP and TLS overhead (handshakes \
@@ -618,8 +644,8 @@ fn break_even(cmp: &Comparison<'_>) -> String {
          costs once per link, not once per client.",
         bytes(b.content_replicated.round() as u64),
         bytes(b.content_per_client.round() as u64),
-        thousands(vendor.ceil() as u64),
-        thousands(b.crossing.ceil() as u64),
+        clients_at(vendor),
+        clients_at(b.crossing),
         b.exchanges_per_client[0],
         b.exchanges_per_client[1],
         bytes(b.overhead_per_exchange.round() as u64),
@@ -717,4 +743,18 @@ fn reproduce(cmp: &Comparison<'_>) -> String {
         let _ = writeln!(md, "- {}: `{}`", r.summary.strategy, r.summary.trace_hash);
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clients_at;
+
+    #[test]
+    fn a_break_even_below_one_client_says_so() {
+        assert_eq!(clients_at(0.19), "under one client");
+        assert_eq!(clients_at(1.0), "1 client");
+        assert_eq!(clients_at(135.2), "136 clients");
+        assert_eq!(clients_at(1234.5), "1,235 clients");
+        assert_eq!(clients_at(f64::INFINITY), "no number of clients");
+    }
 }

@@ -16,6 +16,10 @@ use crate::report::series::{self, BreakEven};
 /// Grey of the content-only line, the vendor arithmetic.
 const CONTENT: RGBColor = RGBColor(120, 120, 120);
 
+/// Links closer than this on the x axis, pixels, share one label: a
+/// label written upwards is about this thick.
+const LABEL_GAP_PX: i32 = 22;
+
 /// The chart.
 pub struct BreakEvenChart {
     title: String,
@@ -125,9 +129,7 @@ impl Figure for BreakEvenChart {
         }
 
         // The scenario's links: measured polling and replication cost,
-        // joined by a thin line. Links with the same number of clients
-        // share one label, written up along that line so that labels of
-        // neighbouring links do not cross.
+        // joined by a thin line.
         let mut links: Vec<_> = d.links.iter().collect();
         links.sort_by_key(|l| l.clients_behind);
         for l in &links {
@@ -146,23 +148,44 @@ impl Figure for BreakEvenChart {
                     + Rectangle::new([(-7, -7), (7, 7)], blue.filled()),
             ))?;
         }
-        let mut k = 0;
-        while k < links.len() {
-            let n = links[k].clients_behind;
-            let group: Vec<&str> = links[k..]
-                .iter()
-                .take_while(|l| l.clients_behind == n)
-                .map(|l| l.site.as_str())
-                .collect();
-            let low = links[k..k + group.len()]
-                .iter()
-                .map(|l| clip(l.polling_per_day.min(l.replication_per_day)))
-                .fold(f64::INFINITY, f64::min);
-            let style = font(LABEL_PX - 3).transform(FontTransform::Rotate270);
+        // Labels, written up along each link's thin line. Links closer on
+        // the x axis than a label is thick share one label, so that no two
+        // labels overlap. A label starts above the lower mark, beside the
+        // line, or above the higher one when the marks are too close for
+        // it to fit between them without crossing a mark or a line.
+        let style = font(LABEL_PX - 3);
+        let mut labels = Vec::new();
+        {
+            let px = |n: f64, v: f64| chart.backend_coord(&(n, v));
+            let mut k = 0;
+            while k < links.len() {
+                let x0 = px(links[k].clients_behind as f64, y.floor).0;
+                let group: Vec<_> = links[k..]
+                    .iter()
+                    .take_while(|l| px(l.clients_behind as f64, y.floor).0 - x0 < LABEL_GAP_PX)
+                    .collect();
+                let names: Vec<&str> = group.iter().map(|l| l.site.as_str()).collect();
+                let text = names.join(", ");
+                let marks = |pick: fn(f64, f64) -> f64, start: f64| {
+                    group
+                        .iter()
+                        .map(|l| clip(pick(l.polling_per_day, l.replication_per_day)))
+                        .fold(start, pick)
+                };
+                let (low, high) = (marks(f64::min, f64::INFINITY), marks(f64::max, 0.0));
+                let n = links[k].clients_behind as f64;
+                let (text_px, _) = plot.estimate_text_size(&text, &style)?;
+                let room = px(n, low).1 - px(n, high).1;
+                let at = if room > text_px as i32 + 30 { low } else { high };
+                labels.push(((n, at), text));
+                k += group.len();
+            }
+        }
+        let rotated = style.transform(FontTransform::Rotate270);
+        for (at, text) in labels {
             chart.draw_series(std::iter::once(
-                EmptyElement::at((n as f64, low)) + Text::new(group.join(", "), (3, -14), style),
+                EmptyElement::at(at) + Text::new(text, (3, -14), rotated.clone()),
             ))?;
-            k += group.len();
         }
 
         let items = [

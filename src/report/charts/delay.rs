@@ -4,12 +4,15 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{AXIS_PX, DrawResult, Figure, LABEL_PX, TITLE_PX, font, strategy_color};
+use super::{AXIS_PX, DrawResult, Figure, LABEL_PX, Mark, TITLE_PX, font, strategy_color};
 use crate::report::Comparison;
 use crate::report::series;
 
 /// Points per curve: enough for a smooth line, few enough for a small SVG.
 const POINTS: usize = 600;
+
+/// Width of the legend column right of the plot, pixels.
+const LEGEND_PX: u32 = 250;
 
 /// One strategy's curve: (delay seconds, share of pairs applied by then).
 struct Curve {
@@ -59,16 +62,19 @@ impl DelayCdf {
 
 impl Figure for DelayCdf {
     fn size(&self) -> (u32, u32) {
-        (1400, 750)
+        (1640, 750)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let all = self.curves.iter().flat_map(|c| c.points.iter().map(|p| p.0));
         let (lo, hi, ticks) = super::time_axis(all);
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, font(TITLE_PX))
+        let root = root.margin(12, 0, 0, 0).titled(&self.title, font(TITLE_PX))?;
+        // The legend in a column right of the plot, where no curve runs:
+        // inside the plot, any corner is crossed by some scenario's curve.
+        let (plot, key) = root.split_horizontally(root.dim_in_pixel().0 - LEGEND_PX);
+        let mut chart = ChartBuilder::on(&plot)
             .margin(18)
-            .margin_right(48)
+            .margin_right(36)
             .x_label_area_size(60)
             .y_label_area_size(100)
             .build_cartesian_2d((lo..hi).log_scale().with_key_points(ticks), 0f64..1.04)?;
@@ -85,23 +91,17 @@ impl Figure for DelayCdf {
             .axis_desc_style(font(AXIS_PX))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()?;
+        let mut items = Vec::new();
         for c in &self.curves {
             let color = strategy_color(&c.name);
             let width = super::line_width(&c.name);
-            chart
-                .draw_series(LineSeries::new(c.points.iter().copied(), color.stroke_width(width)))?
-                .label(c.name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 24, y)], color.stroke_width(4))
-                });
+            chart.draw_series(LineSeries::new(
+                c.points.iter().copied(),
+                color.stroke_width(width),
+            ))?;
+            items.push((Mark::Line(color, width.min(5)), c.name.clone()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(font(LABEL_PX))
-            .draw()?;
+        super::draw_legend(&key, (10, 30), 0, &items)?;
         Ok(())
     }
 }

@@ -160,17 +160,21 @@ impl LocalDayChart {
             (0..24).flat_map(|h| [(h as f64, at(h)), (h as f64 + 1.0, at(h))]).collect()
         };
         chart.draw_series(AreaSeries::new(steps(&panel.background), axis.floor, BACKGROUND))?;
+
+        // Business hours over the background, translucent, so the band
+        // shows the load below it; the lines go on top, in their own
+        // colours, and the band's edge last.
+        for &(s, e) in &self.business {
+            let corners = [(s, axis.floor), (e, axis.top)];
+            chart.draw_series(std::iter::once(Rectangle::new(corners, BAND_FILL.filled())))?;
+        }
         for (name, share) in &panel.lines {
             let c = strategy_color(name);
             let width = super::line_width(name).min(5);
             chart.draw_series(LineSeries::new(steps(share), c.stroke_width(width)))?;
         }
-
-        // Business hours over everything, translucent and edged, so the
-        // band shows whatever lies below it.
         for &(s, e) in &self.business {
             let corners = [(s, axis.floor), (e, axis.top)];
-            chart.draw_series(std::iter::once(Rectangle::new(corners, BAND_FILL.filled())))?;
             let edge = BAND_EDGE.stroke_width(2);
             chart.draw_series(std::iter::once(Rectangle::new(corners, edge)))?;
         }

@@ -248,15 +248,23 @@ impl Figure for Timeline {
             )?;
         }
 
-        // The legend below the axis, in two rows.
-        let items = [
+        // The legend below the axis, in two rows; a kind of check that
+        // never happened (a scenario without checks) has no entry.
+        let happened =
+            |found: bool| self.rows.iter().any(|r| r.checks.iter().any(|c| c.2 == found));
+        let mut items = vec![
             (Mark::Fill(WINDOW), "sync window (local time placed in UTC)".to_owned()),
             (Mark::Band(RGBAColor(255, 255, 255, 0.0), BUSINESS), "business hours".to_owned()),
             (Mark::Dot(dot), "sync started".to_owned()),
-            (Mark::Triangle(CHECK, true), "check that brought new policies".to_owned()),
-            (Mark::Triangle(CHECK, false), "check that found nothing new".to_owned()),
-            (Mark::Square(INITIAL), "first download of the whole policy set".to_owned()),
         ];
+        for (found, text) in
+            [(true, "check that brought new policies"), (false, "check that found nothing new")]
+        {
+            if happened(found) {
+                items.push((Mark::Triangle(CHECK, found), text.to_owned()));
+            }
+        }
+        items.push((Mark::Square(INITIAL), "first download of the whole policy set".to_owned()));
         super::draw_legend(&key, (190, 0), 1180, &items)?;
         let note = "one height per day of the run, first day at the bottom";
         key.draw(&Text::new(note, (190, 72), font(LABEL_PX - 3).color(&RGBColor(90, 90, 90))))?;

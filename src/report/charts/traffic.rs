@@ -135,12 +135,12 @@ fn hourly_chart<DB: DrawingBackend>(
     units: Units,
 ) -> DrawResult<DB> {
     let (plot, key) = area.split_horizontally(area.dim_in_pixel().0 - LEGEND_PX);
-    let days = lines.iter().map(|l| l.values.len()).max().unwrap_or(1).max(1) as f64 / 24.0;
+    let hours = lines.iter().map(|l| l.values.len()).max().unwrap_or(1).max(1);
+    let time = TimeAxis::new(hours);
+    let (span, x_desc) = (time.span, time.desc);
     let all = || lines.iter().flat_map(|l| l.values.iter().copied());
     let mut b = ChartBuilder::on(&plot);
     b.margin(18).x_label_area_size(60).y_label_area_size(120);
-    let x_desc = "days since the start of the run (UTC); one point per hour";
-    let day_ticks = days.ceil() as usize + 1;
     let label: fn(f64) -> String = match units {
         Units::Bytes => super::bytes_label,
         Units::Count => super::count_label,
@@ -152,12 +152,12 @@ fn hourly_chart<DB: DrawingBackend>(
             Units::Count => LogAxis::count(all()),
         };
         let y_range = (axis.floor..axis.top).log_scale().with_key_points(axis.ticks.clone());
-        let mut chart = b.build_cartesian_2d(0f64..days, y_range)?;
+        let mut chart = b.build_cartesian_2d(0f64..span, y_range)?;
         chart
             .configure_mesh()
             .x_desc(x_desc)
             .y_desc(format!("{y_desc} (log scale)"))
-            .x_labels(day_ticks.max(2))
+            .x_labels(time.labels)
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| axis.label(*y, label))
             .label_style(font(LABEL_PX))
@@ -165,11 +165,7 @@ fn hourly_chart<DB: DrawingBackend>(
             .light_line_style(WHITE)
             .draw()?;
         for line in lines {
-            let pts = line
-                .values
-                .iter()
-                .enumerate()
-                .map(|(h, v)| ((h as f64 + 0.5) / 24.0, axis.clamp(*v)));
+            let pts = line.values.iter().enumerate().map(|(h, v)| (time.at(h), axis.clamp(*v)));
             draw_line(&mut chart, line, pts)?;
         }
     } else {
@@ -180,13 +176,13 @@ fn hourly_chart<DB: DrawingBackend>(
             Units::Bytes => super::binary_unit(max),
             Units::Count => ("", 1.0),
         };
-        let mut chart = b.build_cartesian_2d(0f64..days, 0f64..max * 1.15 / size)?;
+        let mut chart = b.build_cartesian_2d(0f64..span, 0f64..max * 1.15 / size)?;
         let desc = if unit.is_empty() { y_desc.to_owned() } else { format!("{y_desc}, {unit}") };
         chart
             .configure_mesh()
             .x_desc(x_desc)
             .y_desc(desc)
-            .x_labels(day_ticks.max(2))
+            .x_labels(time.labels)
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| match units {
                 Units::Bytes => format!("{} {unit}", super::trim_number(*y)),
@@ -197,8 +193,7 @@ fn hourly_chart<DB: DrawingBackend>(
             .light_line_style(WHITE)
             .draw()?;
         for line in lines {
-            let pts =
-                line.values.iter().enumerate().map(|(h, v)| ((h as f64 + 0.5) / 24.0, *v / size));
+            let pts = line.values.iter().enumerate().map(|(h, v)| (time.at(h), *v / size));
             draw_line(&mut chart, line, pts)?;
         }
     }
@@ -207,6 +202,48 @@ fn hourly_chart<DB: DrawingBackend>(
     let items: Vec<(Mark, String)> = lines.iter().map(|l| (l.mark(), l.name.clone())).collect();
     super::draw_legend(&key, (10, 30), 0, &items)?;
     Ok(())
+}
+
+/// The x axis of an hourly chart: days since the start of the run, or
+/// hours for a run of two days or less, where a day axis would have only
+/// two or three ticks.
+struct TimeAxis {
+    /// Hours per unit of the axis: 1 or 24.
+    unit_hours: f64,
+    /// Length of the run in axis units.
+    span: f64,
+    /// Most tick labels to ask plotters for: it picks round steps of 1, 2
+    /// or 5 units that give no more, so 13 labels a day are every 2 hours.
+    labels: usize,
+    /// The axis description.
+    desc: &'static str,
+}
+
+impl TimeAxis {
+    /// The axis of a run of `hours` hourly points.
+    fn new(hours: usize) -> TimeAxis {
+        if hours <= 48 {
+            TimeAxis {
+                unit_hours: 1.0,
+                span: hours as f64,
+                labels: if hours <= 24 { 13 } else { 10 },
+                desc: "hours since the start of the run (UTC); one point per hour",
+            }
+        } else {
+            let days = hours as f64 / 24.0;
+            TimeAxis {
+                unit_hours: 24.0,
+                span: days,
+                labels: days.ceil() as usize + 1,
+                desc: "days since the start of the run (UTC); one point per hour",
+            }
+        }
+    }
+
+    /// The middle of hour `h` of the run, in axis units.
+    fn at(&self, h: usize) -> f64 {
+        (h as f64 + 0.5) / self.unit_hours
+    }
 }
 
 /// One strategy's line: solid, or dashed over the line it coincides with.
@@ -228,4 +265,21 @@ where
         chart.draw_series(LineSeries::new(pts, color.stroke_width(width)))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TimeAxis;
+
+    #[test]
+    fn a_short_run_counts_hours_and_a_long_one_days() {
+        let day = TimeAxis::new(24);
+        assert_eq!((day.unit_hours, day.span, day.labels), (1.0, 24.0, 13));
+        assert!(day.desc.starts_with("hours"));
+        assert_eq!(day.at(0), 0.5);
+        let week = TimeAxis::new(168);
+        assert_eq!((week.unit_hours, week.span, week.labels), (24.0, 7.0, 8));
+        assert!(week.desc.starts_with("days"));
+        assert_eq!(week.at(12), 12.5 / 24.0);
+    }
 }
