@@ -175,6 +175,13 @@ impl Client {
         &self.applied
     }
 
+    /// The report it sent last, which its next report resends while
+    /// nothing in it changed (a driver may warm its memory before the
+    /// client's next report timer).
+    pub fn last_report(&self) -> Option<&Arc<SecurityReport>> {
+        self.last_report.as_ref()
+    }
+
     /// Starts (or restarts after power-on) the client: first poll and
     /// report at random points so that clients do not arrive together.
     pub fn handle_start(&mut self, now: Time, out: &mut Outbox) {
@@ -361,13 +368,16 @@ impl Client {
                 }
             }
         }
-        self.applied.retain(|e| {
-            let gone = removed.contains(&e.id) || (full && !keep.contains(&e.id));
-            if gone {
-                out.observe(Observation::Removed { policy: e.id.clone() });
-            }
-            !gone
-        });
+        // Most answers remove nothing: then the held list is not touched.
+        if full || !removed.is_empty() {
+            self.applied.retain(|e| {
+                let gone = removed.contains(&e.id) || (full && !keep.contains(&e.id));
+                if gone {
+                    out.observe(Observation::Removed { policy: e.id.clone() });
+                }
+                !gone
+            });
+        }
         if self.applied.len() != held_before {
             self.last_report = None;
         }

@@ -25,9 +25,28 @@ impl fmt::Display for NodeId {
 ///
 /// Cloning copies a pointer, so a million clients naming the same platform
 /// share one allocation. On the wire it is a plain UTF-8 string.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Name(Arc<str>);
+
+/// Equal when the strings are equal. Clones of one name (the common case:
+/// every client of a platform names it with a clone of one allocation)
+/// are recognised by their pointer without reading the bytes; the result
+/// is the same as comparing the strings, so `Eq`, `Ord` and `Hash` agree.
+impl PartialEq for Name {
+    #[inline]
+    fn eq(&self, other: &Name) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || *self.0 == *other.0
+    }
+}
+
+/// Hashes the string, as the derived hash of the `Arc<str>` did, so that
+/// equal names hash alike however they were allocated.
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (*self.0).hash(state);
+    }
+}
 
 impl Default for Name {
     fn default() -> Name {

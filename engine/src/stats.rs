@@ -176,8 +176,9 @@ pub struct ClientTable {
 /// Node ids handed out in blocks (a simulator's, or any deployment that
 /// numbers its clients) are looked up in a plain array, one read; ids
 /// spread over the whole range (hashes of names) go to a hash map. The
-/// array is used while it stays within a few times the number of
-/// clients, so it never costs more than a few bytes per client. The hasher
+/// array is used while it spans at most four slots per client plus a
+/// fixed 4 MiB, so it never costs more than a few bytes per client
+/// beyond that. The hasher
 /// is FxHash: a node id is not attacker-chosen here (peers are
 /// authenticated before they have one), and a fast hash matters when a
 /// million simulated clients report every hour.
@@ -198,6 +199,9 @@ impl Default for SlotIndex {
 /// An array slot for no record.
 const NO_SLOT: u32 = u32::MAX;
 
+/// Slots the dense index may hold beyond four per client.
+const DENSE_SLACK: usize = 1 << 20;
+
 impl SlotIndex {
     fn get(&self, id: NodeId) -> Option<u32> {
         match self {
@@ -213,12 +217,25 @@ impl SlotIndex {
 
     /// Records `id` at `slot`; `ids` are every id held so far (for moving
     /// to a hash map when the array would grow too sparse).
+    ///
+    /// Clients of a block report in any order, so the first id seen is
+    /// rarely the lowest: an id below the array's base moves the base down
+    /// (a new lowest id turns up about ln(n) times for n clients in random
+    /// order, each a copy of the array).
     fn insert(&mut self, id: NodeId, slot: u32, ids: &[NodeId]) {
         if let SlotIndex::Dense { base, slots } = self {
             if slots.is_empty() {
                 *base = id.0;
             }
-            let bound = ids.len().saturating_mul(4).saturating_add(1024);
+            // The array may span four slots a client plus 2^20 (4 MiB):
+            // clients of a block reporting in random order spread over the
+            // whole block after a few reports, long before most reported.
+            let bound = ids.len().saturating_mul(4).saturating_add(DENSE_SLACK);
+            let below = base.saturating_sub(id.0) as usize;
+            if below > 0 && slots.len().saturating_add(below) <= bound {
+                slots.splice(0..0, std::iter::repeat_n(NO_SLOT, below));
+                *base = id.0;
+            }
             match id.0.checked_sub(*base).map(|i| i as usize) {
                 Some(i) if i < bound => {
                     if i >= slots.len() {
@@ -418,6 +435,29 @@ mod tests {
         assert_eq!(sites[1].platforms, tokyo);
         assert_eq!(sites[0].platforms, [(Name::new("windows"), london_windows)].into());
         assert_eq!(sites.iter().map(SiteStats::clients).sum::<u64>(), 4);
+    }
+
+    /// A block of ids reporting in any order (clients polling at random
+    /// points of their interval) stays in the array, one read a lookup.
+    #[test]
+    fn a_block_in_random_order_stays_dense() {
+        let mut table = ClientTable::default();
+        // 5,000 ids from 10,000 on, in a scrambled order.
+        let ids: Vec<u32> = (0..5000u32).map(|i| 10_000 + (i * 761) % 5000).collect();
+        for &id in &ids {
+            table.store(NodeId(id), report(id), Time::EPOCH);
+        }
+        assert!(matches!(table.index, SlotIndex::Dense { base: 10_000, .. }), "{:?}", {
+            match &table.index {
+                SlotIndex::Dense { base, slots } => format!("dense from {base}, {}", slots.len()),
+                SlotIndex::Hashed(m) => format!("hashed, {}", m.len()),
+            }
+        });
+        for &id in &ids {
+            assert_eq!(table.get(NodeId(id)).map(|r| r.report.threats_found), Some(id));
+        }
+        assert!(table.get(NodeId(9_999)).is_none());
+        assert!(table.get(NodeId(15_000)).is_none());
     }
 
     proptest! {

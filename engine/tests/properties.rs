@@ -768,15 +768,18 @@ fn message() -> impl Strategy<Value = Message> {
                     report: rep.clone(),
                 }),
             }),
-        (any::<u64>(), "[a-z]{0,6}", "[a-z]{0,6}").prop_map(|(h, site, platform)| Message::Poll {
-            have: Revision(h),
-            site: Name::new(&site),
-            platform: Name::new(&platform),
-        }),
+        // Names past 127 bytes take a two-byte length on the wire.
+        (any::<u64>(), "[a-z]{0,6}|.{120,140}", "[a-z]{0,6}|.{0,200}").prop_map(
+            |(h, site, platform)| Message::Poll {
+                have: Revision(h),
+                site: Name::new(&site),
+                platform: Name::new(&platform),
+            }
+        ),
         (
             any::<u64>(),
             effective_subset,
-            proptest::collection::vec("[a-z]{1,6}", 0..3),
+            proptest::collection::vec("[a-z]{1,6}|.{130,150}", 0..3),
             any::<bool>()
         )
             .prop_map(|(current, policies, removed, full)| Message::PolicyUpdate {

@@ -261,6 +261,15 @@ pub struct Link {
     share_memo: Cell<(i64, f64)>,
     /// Whether the background is zero all day (a LAN): no lookup at all.
     idle: bool,
+    /// The rate left when the background is zero, as
+    /// [`Link::available_bps`] computes it: the line rate, at least 1.
+    idle_bps: u64,
+    /// `config.latency` in nanoseconds, clamped to `i64::MAX` as adding a
+    /// `Duration` to a [`Time`] clamps it.
+    latency_ns: i64,
+    /// Width of the jitter draw: the jitter in nanoseconds plus one (see
+    /// [`Link::draw_jitter`]); 1 when there is no jitter.
+    jitter_span: u64,
 }
 
 /// Nanoseconds in a quarter hour.
@@ -275,6 +284,9 @@ impl Link {
     pub fn new(config: LinkConfig) -> Result<Link, LinkError> {
         config.validate()?;
         let idle = config_is_idle(&config);
+        let idle_bps = ((config.bandwidth_bps as f64 * (1.0 - 0.0)) as u64).max(1);
+        let latency_ns = clamp_ns(config.latency);
+        let jitter_ns = config.jitter.as_nanos().min(u64::MAX as u128 - 1) as u64;
         Ok(Link {
             config,
             busy_until: [Time(i64::MIN); 2],
@@ -284,6 +296,9 @@ impl Link {
             duplicate_windows: Vec::new(),
             share_memo: Cell::new((i64::MIN, 0.0)),
             idle,
+            idle_bps,
+            latency_ns,
+            jitter_span: jitter_ns + 1,
         })
     }
 
@@ -343,7 +358,11 @@ impl Link {
     /// The rate left for our traffic at `t`, in bits per second: the line
     /// rate less the background share of the child site's local hour, and
     /// at least 1.
+    #[inline]
     pub fn available_bps(&self, t: Time) -> u64 {
+        if self.idle {
+            return self.idle_bps;
+        }
         let share = self.background_share(t);
         debug_assert!((0.0..1.0).contains(&share));
         let available = self.config.bandwidth_bps as f64 * (1.0 - share);
@@ -381,6 +400,7 @@ impl Link {
     /// The message starts when the direction is free (FIFO). Its rate is
     /// fixed when it starts, from the local hour then: a message that
     /// straddles an hour boundary keeps its starting rate.
+    #[inline]
     pub fn transmit<R: Rng + ?Sized>(
         &mut self,
         dir: Direction,
@@ -391,13 +411,14 @@ impl Link {
         // Draw everything first, so the count never depends on the outcome.
         let loss_draw = unit_interval(rng.next_u64());
         let duplicate_draw = unit_interval(rng.next_u64());
-        let jitter = self.draw_jitter(rng.next_u64());
-        let duplicate_jitter = self.draw_jitter(rng.next_u64());
+        let jitter = self.draw_jitter_ns(rng.next_u64());
+        let duplicate_jitter = self.draw_jitter_ns(rng.next_u64());
 
         // Queue behind earlier messages; a partition takes the message
         // before it touches the line.
-        let start = now.max(self.busy_until[dir.index()]);
-        if self.is_partitioned(start) {
+        let d = dir.index();
+        let start = now.max(self.busy_until[d]);
+        if !self.partitions.is_empty() && self.is_partitioned(start) {
             return Transmission::Lost {
                 reason: LossReason::Partition,
                 start,
@@ -405,43 +426,50 @@ impl Link {
             };
         }
 
-        // Occupy the transmitter for the serialisation time.
-        let serialisation = self.serialisation(start, wire_bytes);
-        let end = start + serialisation;
-        self.busy_until[dir.index()] = end;
-        let busy = &mut self.busy_total_ns[dir.index()];
-        *busy = busy.saturating_add(serialisation.as_nanos() as u64);
+        // Occupy the transmitter for the serialisation time. Times are
+        // added in nanoseconds, clamped as `Time + Duration` clamps.
+        let serialisation_ns = self.serialisation_ns(start, wire_bytes);
+        let serialisation = Duration::from_nanos(serialisation_ns);
+        let end = Time(start.0.saturating_add(serialisation_ns.min(i64::MAX as u64) as i64));
+        self.busy_until[d] = end;
+        self.busy_total_ns[d] = self.busy_total_ns[d].saturating_add(serialisation_ns);
 
         // Lost along the way, or arrives after latency and jitter.
         if loss_draw < self.loss_rate_at(start) {
             return Transmission::Lost { reason: LossReason::Dropped, start, serialisation };
         }
-        let arrive = end + self.config.latency + jitter;
-        let duplicate_arrive =
-            (duplicate_draw < self.duplicate_rate_at(start)).then(|| arrive + duplicate_jitter);
+        let arrive = Time(end.0.saturating_add(self.latency_ns).saturating_add(jitter));
+        let duplicate_arrive = (duplicate_draw < self.duplicate_rate_at(start))
+            .then(|| Time(arrive.0.saturating_add(duplicate_jitter)));
         Transmission::Delivered { start, serialisation, arrive, duplicate_arrive }
     }
 
     /// Time to clock `wire_bytes` onto the line at the rate available at
     /// `start`, rounded up to the nanosecond.
-    fn serialisation(&self, start: Time, wire_bytes: u64) -> Duration {
+    /// In nanoseconds, saturating at `u64::MAX`.
+    #[inline]
+    fn serialisation_ns(&self, start: Time, wire_bytes: u64) -> u64 {
         let bps = self.available_bps(start);
         // Below 2 GB the product fits 64 bits, and a 64-bit division is
         // several times cheaper than a 128-bit one; same result.
         if wire_bytes < 1 << 31 {
-            let nanos = (wire_bytes * 8 * NANOS_PER_SEC as u64).div_ceil(bps);
-            return Duration::from_nanos(nanos);
+            return (wire_bytes * 8 * NANOS_PER_SEC as u64).div_ceil(bps);
         }
         let bits = wire_bytes as u128 * 8;
         let nanos = (bits * NANOS_PER_SEC).div_ceil(bps as u128);
-        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+        u64::try_from(nanos).unwrap_or(u64::MAX)
     }
 
-    /// A uniform duration in `[0, jitter]` from one 64-bit draw, by
-    /// multiply-and-shift: the bias is below 2^-64 per value.
-    fn draw_jitter(&self, draw: u64) -> Duration {
-        let span = self.config.jitter.as_nanos().min(u64::MAX as u128 - 1) + 1;
-        Duration::from_nanos(((draw as u128 * span) >> 64) as u64)
+    /// A uniform delay in `[0, jitter]`, in nanoseconds (clamped to
+    /// `i64::MAX`), from one 64-bit draw, by multiply-and-shift: the bias
+    /// is below 2^-64 per value. With no jitter it is 0 whatever the draw.
+    #[inline]
+    fn draw_jitter_ns(&self, draw: u64) -> i64 {
+        if self.jitter_span == 1 {
+            return 0;
+        }
+        let ns = ((draw as u128 * self.jitter_span as u128) >> 64) as u64;
+        ns.min(i64::MAX as u64) as i64
     }
 }
 
@@ -450,6 +478,12 @@ impl Link {
 #[inline]
 fn unit_interval(draw: u64) -> f64 {
     (draw >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// A duration in nanoseconds, clamped to `i64::MAX` as `Time + Duration`
+/// clamps it.
+fn clamp_ns(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
 fn check_window(from: Time, to: Time) -> Result<(), LinkError> {

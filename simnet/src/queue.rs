@@ -158,9 +158,16 @@ impl<E> EventQueue<E> {
         let b = bucket_of(key.0);
         if b <= cur {
             // Into the sorted run: after everything at or before `at`,
-            // which is where the largest sequence number belongs.
-            let pos = self.insert_position(key.0);
-            self.current.insert(pos, (key, event));
+            // which is where the largest sequence number belongs. Most
+            // often that is the front: a message arriving a moment from
+            // now, before the next pending timer.
+            match self.current.front() {
+                Some(((t, _), _)) if key.0 >= *t => {
+                    let pos = self.insert_position(key.0);
+                    self.current.insert(pos, (key, event));
+                }
+                _ => self.current.push_front((key, event)),
+            }
         } else if b - cur < RING as i64 {
             let bucket = &mut self.ring[ring_slot(b)];
             if bucket.capacity() == 0 {

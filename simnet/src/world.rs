@@ -156,6 +156,10 @@ enum Event {
         from: NodeId,
         to: NodeId,
         len: u32,
+        /// The message's wire bytes per link in its own direction, as
+        /// [`World::wire_bytes`] gave them when it was sent (`u32::MAX`:
+        /// more, computed again on delivery).
+        wire: u32,
         copy: bool,
         msg: Slot,
     },
@@ -200,7 +204,11 @@ impl NodeState {
 /// How many events ahead [`World::prefetch`] warms memory: far enough for
 /// a cache miss to complete (a few hundred nanoseconds of work), near
 /// enough that the lines are still cached when the event runs.
-const PREFETCH_AHEAD: usize = 4;
+const PREFETCH_AHEAD: usize = 6;
+
+/// How many events ahead [`World::prefetch_deep`] follows pointers held
+/// in the records [`World::prefetch`] warmed a few events before.
+const PREFETCH_DEEP: usize = 3;
 
 /// Runs `scenario` and returns its summary and detail.
 pub fn run(scenario: &Scenario, opts: &RunOptions, hooks: &mut dyn Hooks) -> RunOutput {
@@ -462,14 +470,22 @@ impl<'a> World<'a> {
             if let Some((_, ahead)) = self.queue.peek_in_bucket(PREFETCH_AHEAD) {
                 self.prefetch(ahead);
             }
+            if let Some((_, ahead)) = self.queue.peek_in_bucket(PREFETCH_DEEP) {
+                self.prefetch_deep(ahead);
+            }
             if self.events >= next_progress {
                 hooks.progress(at);
                 next_progress = self.events + 1_000_000;
             }
             match event {
-                Event::Deliver { from, to, len, copy, msg } => {
+                Event::Deliver { from, to, len, wire, copy, msg } => {
                     let msg = self.in_flight.take(msg);
-                    self.deliver(from, to, u64::from(len), copy, msg, trace, hooks)
+                    let len = u64::from(len);
+                    let wire = match wire {
+                        u32::MAX => self.forward_bytes(from, to, msg.kind(), len),
+                        w => u64::from(w),
+                    };
+                    self.deliver(from, to, len, wire, copy, msg, trace, hooks)
                 }
                 Event::Hop { from, to, len, hop, msg, dup } => {
                     self.next_hop(from, to, len, hop, msg, dup)
@@ -512,6 +528,34 @@ impl<'a> World<'a> {
         {
             prefetch::read_all(client);
             self.obs.prefetch_client(c);
+            if let Some(len) = self.report_len.get(c as usize) {
+                prefetch::read(len);
+            }
+        }
+    }
+
+    /// The second step of [`World::prefetch`]: memory reached through the
+    /// records it warmed, now cached: the report a client will resend, and
+    /// the record a local server will overwrite with a client's report.
+    /// Changes no result, only timing.
+    fn prefetch_deep(&self, ev: &Event) {
+        match ev {
+            Event::Timer { node, timer: Timer::Report, .. } => {
+                let client = node.0.checked_sub(self.plan.client_base);
+                if let Some(client) = client.and_then(|c| self.clients.get(c as usize))
+                    && let Some(report) = client.last_report()
+                {
+                    prefetch::read(&**report);
+                }
+            }
+            Event::Deliver { from, to, .. }
+                if to.0 != 0 && to.0 < self.plan.client_base && from.0 >= self.plan.client_base =>
+            {
+                if let Some(record) = self.locals[to.0 as usize - 1].clients().get(*from) {
+                    prefetch::read(record);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -521,6 +565,7 @@ impl<'a> World<'a> {
         from: NodeId,
         to: NodeId,
         len: u64,
+        wire: u64,
         copy: bool,
         msg: Message,
         trace: bool,
@@ -545,7 +590,6 @@ impl<'a> World<'a> {
         if trace {
             self.trace_end(hooks, from, to, kind, len, copy, "delivered");
         }
-        let wire = self.forward_bytes(from, to, kind, len);
         self.obs.count_received(self.now, to, wire);
         if to == NodeId(0)
             && let Message::Report { report } = &msg
@@ -744,7 +788,8 @@ impl<'a> World<'a> {
         let single_hop = self.plan.paths[self.site(from)][self.site(to)].len() == 1;
         let msg = self.in_flight.put(msg);
         if single_hop {
-            self.arrive(from, to, len, arrive, dup, msg);
+            let wire = u32::try_from(wire).unwrap_or(u32::MAX);
+            self.arrive(from, to, len, wire, arrive, dup, msg);
         } else {
             self.queue.push(arrive, Event::Hop { from, to, len, hop: 1, msg, dup });
         }
@@ -769,7 +814,8 @@ impl<'a> World<'a> {
         };
         let dup = dup.or(here);
         if usize::from(hop) + 1 == self.plan.paths[self.site(from)][self.site(to)].len() {
-            self.arrive(from, to, len, arrive, dup, msg);
+            let wire = u32::try_from(bytes.0).unwrap_or(u32::MAX);
+            self.arrive(from, to, len, wire, arrive, dup, msg);
         } else {
             self.queue.push(arrive, Event::Hop { from, to, len, hop: hop + 1, msg, dup });
         }
@@ -777,11 +823,13 @@ impl<'a> World<'a> {
 
     /// Queues the delivery of a message that crossed its last link at
     /// `arrive`, and of its copy `dup` nanoseconds later if a link made one.
+    #[allow(clippy::too_many_arguments)]
     fn arrive(
         &mut self,
         from: NodeId,
         to: NodeId,
         len: u32,
+        wire: u32,
         arrive: Time,
         dup: Option<i64>,
         msg: Slot,
@@ -789,11 +837,11 @@ impl<'a> World<'a> {
         if let Some(extra) = dup {
             let copy = self.in_flight.get(msg).clone();
             let copy = self.in_flight.put(copy);
-            self.queue.push(arrive, Event::Deliver { from, to, len, copy: false, msg });
+            self.queue.push(arrive, Event::Deliver { from, to, len, wire, copy: false, msg });
             let at = Time(arrive.0 + extra);
-            self.queue.push(at, Event::Deliver { from, to, len, copy: true, msg: copy });
+            self.queue.push(at, Event::Deliver { from, to, len, wire, copy: true, msg: copy });
         } else {
-            self.queue.push(arrive, Event::Deliver { from, to, len, copy: false, msg });
+            self.queue.push(arrive, Event::Deliver { from, to, len, wire, copy: false, msg });
         }
     }
 
@@ -841,26 +889,10 @@ impl<'a> World<'a> {
             }
             Transmission::Delivered { start, arrive, duplicate_arrive, serialisation } => {
                 let business = wan && self.plan.business[h.link].contains(start);
-                let traffic = LinkTraffic {
-                    bytes: wire,
-                    busy_ns: serialisation.as_nanos() as u64,
-                    business,
-                    wan,
-                    message: true,
-                    lost: false,
-                };
-                self.obs.count_link(h.link, dir, start, traffic);
-                if reverse > 0 {
-                    // ACKs (and a wake-up's far side of the handshake) flow
-                    // back; counted, never delaying data.
-                    let back = LinkTraffic {
-                        bytes: reverse,
-                        busy_ns: 0,
-                        message: false,
-                        ..traffic
-                    };
-                    self.obs.count_link(h.link, dir.reverse(), start, back);
-                }
+                // ACKs (and a wake-up's far side of the handshake) flow
+                // back; counted, never delaying data.
+                let busy_ns = serialisation.as_nanos() as u64;
+                self.obs.count_crossing(h.link, dir, start, wire, busy_ns, reverse, business);
                 Some((arrive, duplicate_arrive.map(|d| d.0 - arrive.0)))
             }
         }
