@@ -1144,6 +1144,16 @@ fn status_view(
         };
         return OpResponse::Error(text);
     }
+    // A drill-down for a client that no answering server holds, while some
+    // did not answer: say so, rather than a table of the sites that did not.
+    if let (Some(c), None, false) = (&client, &a.client, a.missing.is_empty()) {
+        let missing: Vec<String> = a.missing.iter().map(|s| s.to_string()).collect();
+        return OpResponse::Error(format!(
+            "client `{c}`: no server that answered holds it, and {} did not answer before \
+             the deadline",
+            missing.join(", ")
+        ));
+    }
     let client = a.client.map(|d| ClientRow {
         name: client.unwrap_or_else(|| d.client.to_string()),
         site: d.report.site.to_string(),

@@ -125,6 +125,18 @@ async fn current_and_historical_status_with_one_local_down() {
         let one = OpRequest::Status { current: true, scope: OpScope::Client("pc1.tokyo".into()) };
         let OpResponse::Status(v) = master.op(one).await else { panic!("client status") };
         assert_eq!(v.client.map(|c| c.site), Some("tokyo".into()));
+
+        // One that no answering server holds is an error naming the site
+        // that did not answer, not a table of that site.
+        let scope = OpScope::Client("pc1.london".into());
+        let OpResponse::Error(e) = master.op(OpRequest::Status { current: true, scope }).await
+        else {
+            panic!("no error")
+        };
+        assert!(e.contains("`pc1.london`") && e.contains("london did not answer"), "{e}");
+        let nosite = OpRequest::Status { current: false, scope: OpScope::Site("paris".into()) };
+        let OpResponse::Error(e) = master.op(nosite).await else { panic!("no error") };
+        assert_eq!(e, "no site `paris` below this master");
     })
     .await;
 }
