@@ -438,7 +438,8 @@ const MASTER_EXAMPLE: &str = r#"# tiersync master policy server
 name = "master"                # the name in this node's certificate
 site = "hq"                    # the master's own site
 timezone = "America/New_York"  # IANA time zone of the master's site
-listen = "0.0.0.0:7401"        # local servers and operators connect here
+listen = "127.0.0.1:7401"      # local servers and operators connect here;
+                               # "0.0.0.0:7401" to accept other machines
 data_dir = "data/master"       # SQLite store: policies, change log, statistics
 policy_signing_key = "pki/policy-signing.key"  # ed25519 secret: keep it private
 status_deadline = "30s"        # how long `status --current` waits for sites
@@ -479,7 +480,8 @@ const LOCAL_EXAMPLE: &str = r#"# tiersync local policy server: `tiersync local -
 name = "tokyo"                 # the name in this node's certificate
 site = "tokyo"                 # the site it serves; clients must be of this site
 timezone = "Asia/Tokyo"        # IANA zone in which the sync window is placed
-listen = "0.0.0.0:7402"        # clients connect here
+listen = "127.0.0.1:7402"      # clients connect here; "0.0.0.0:7402" from other
+                               # machines
 parent = "127.0.0.1:7401"      # the master (or a regional local server)
 parent_name = "master"         # the name in the parent's certificate
 data_dir = "data/tokyo"        # SQLite store: policies, client reports, unacked stats

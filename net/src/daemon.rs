@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use thiserror::Error;
-use tiersync_engine::message::Scope;
+use tiersync_engine::message::{ErrorCode, Scope};
 use tiersync_engine::outbox::{Observation, Rejection, StatusAnswer};
 use tiersync_engine::stats::SiteStats;
 use tiersync_engine::{
@@ -362,6 +362,8 @@ struct PendingStatus {
     reply: oneshot::Sender<OpResponse>,
     kind: &'static str,
     client: Option<String>,
+    /// The site asked about, for an error's wording.
+    site: Option<String>,
 }
 
 struct Driver {
@@ -857,7 +859,7 @@ impl Driver {
         match o {
             Observation::StatusAnswered { query, answer } => {
                 if let Some(p) = self.pending.remove(&query) {
-                    let _ = p.reply.send(status_view(p.kind, p.client, answer));
+                    let _ = p.reply.send(status_view(p.kind, p.client, p.site, answer));
                 }
             }
             Observation::RevisionAssigned { policy, revision, origin, urgent, .. } => {
@@ -936,12 +938,12 @@ impl Driver {
                     self.next_query += 1;
                     let query = self.next_query;
                     let kind = if current { "current" } else { "historical" };
-                    let (scope, client) = match scope {
-                        OpScope::All => (Scope::All, None),
-                        OpScope::Site(s) => (Scope::Site(Name::new(&s)), None),
-                        OpScope::Client(c) => (Scope::Client(self.id_of(&c)), Some(c)),
+                    let (scope, client, site) = match scope {
+                        OpScope::All => (Scope::All, None, None),
+                        OpScope::Site(s) => (Scope::Site(Name::new(&s)), None, Some(s)),
+                        OpScope::Client(c) => (Scope::Client(self.id_of(&c)), Some(c), None),
                     };
-                    self.pending.insert(query, PendingStatus { reply, kind, client });
+                    self.pending.insert(query, PendingStatus { reply, kind, client, site });
                     let kind = if current {
                         StatusKind::Current
                     } else {
@@ -1126,9 +1128,31 @@ fn site_row(s: &SiteStats) -> SiteRow {
     }
 }
 
-fn status_view(kind: &str, client: Option<String>, a: StatusAnswer) -> OpResponse {
+fn status_view(
+    kind: &str,
+    client: Option<String>,
+    site: Option<String>,
+    a: StatusAnswer,
+) -> OpResponse {
     if let Some(code) = a.error {
-        return OpResponse::Error(format!("status refused: {code:?}"));
+        let text = match (code, &client, &site) {
+            (ErrorCode::UnknownClient, Some(c), _) => {
+                format!("no local server holds a report from client `{c}`")
+            }
+            (ErrorCode::UnknownSite, _, Some(s)) => format!("no site `{s}` below this master"),
+            _ => format!("status refused: {code:?}"),
+        };
+        return OpResponse::Error(text);
+    }
+    // A drill-down for a client that no answering server holds, while some
+    // did not answer: say so, rather than a table of the sites that did not.
+    if let (Some(c), None, false) = (&client, &a.client, a.missing.is_empty()) {
+        let missing: Vec<String> = a.missing.iter().map(|s| s.to_string()).collect();
+        return OpResponse::Error(format!(
+            "client `{c}`: no server that answered holds it, and {} did not answer before \
+             the deadline",
+            missing.join(", ")
+        ));
     }
     let client = a.client.map(|d| ClientRow {
         name: client.unwrap_or_else(|| d.client.to_string()),

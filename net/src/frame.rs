@@ -216,6 +216,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn silent_or_trickling_sender_is_cut_off() {
+        use tokio::io::AsyncWriteExt as _;
+        let l = Limits {
+            dead_after: Duration::from_millis(100),
+            grace: Duration::from_millis(100),
+            ..limits()
+        };
+        // Nothing at all: presumed dead after `dead_after`.
+        let (mut near, _far) = tokio::io::duplex(64);
+        let r = read_inbound(&mut near, &l).await;
+        assert!(matches!(r, Err(FrameError::Dead(_))), "{r:?}");
+
+        // A header announcing 1000 bytes, then one byte and silence: cut
+        // off once the frame's allowance (grace + 1000 B at 1 KiB/s) ends.
+        let (mut near, mut far) = tokio::io::duplex(64);
+        far.write_all(&[0, 0, 3, 232, 1]).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let r = read_inbound(&mut near, &l).await;
+        assert!(matches!(r, Err(FrameError::TooSlow { len: 1000, .. })), "{r:?}");
+        assert!(started.elapsed() >= allowance(&l, 1000), "cut off before its allowance");
+        drop(far);
+    }
+
+    #[tokio::test]
     async fn cut_frame_and_clean_close() {
         let mut r: &[u8] = &[0, 0, 0, 9, 1, 2];
         assert!(matches!(read_frame(&mut r, &limits()).await, Err(FrameError::TooSlow { .. })));

@@ -125,6 +125,18 @@ async fn current_and_historical_status_with_one_local_down() {
         let one = OpRequest::Status { current: true, scope: OpScope::Client("pc1.tokyo".into()) };
         let OpResponse::Status(v) = master.op(one).await else { panic!("client status") };
         assert_eq!(v.client.map(|c| c.site), Some("tokyo".into()));
+
+        // One that no answering server holds is an error naming the site
+        // that did not answer, not a table of that site.
+        let scope = OpScope::Client("pc1.london".into());
+        let OpResponse::Error(e) = master.op(OpRequest::Status { current: true, scope }).await
+        else {
+            panic!("no error")
+        };
+        assert!(e.contains("`pc1.london`") && e.contains("london did not answer"), "{e}");
+        let nosite = OpRequest::Status { current: false, scope: OpScope::Site("paris".into()) };
+        let OpResponse::Error(e) = master.op(nosite).await else { panic!("no error") };
+        assert_eq!(e, "no site `paris` below this master");
     })
     .await;
 }
@@ -465,6 +477,73 @@ async fn a_peer_that_does_not_read_is_cut_off_at_its_queue_bound() {
         eventually("revision 2 applied", || async { pc.revision("antivirus").await == Some(2) })
             .await;
         assert_eq!(tokyo.metrics.sessions("pc1.tokyo"), 1);
+    })
+    .await;
+}
+
+/// Keepalives hold idle sessions open, and a silent peer is cut off: with
+/// `keepalive = 1s` and `dead_after = 3s`, a local server and a client
+/// that have nothing to say for three times `dead_after` keep their very
+/// sessions (to the master, to the local server) because each side sends
+/// keepalives; a peer that completes the TLS handshake and then sends
+/// nothing is closed by the server after `dead_after` (not before, and not
+/// much later), having received only keepalives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalives_hold_idle_sessions_and_a_silent_peer_is_cut_off() {
+    use tokio::io::AsyncReadExt as _;
+
+    bounded(async {
+        let net = Net::new();
+        let master = net.start_master(&["tokyo"]).await;
+        // No scheduled exchange for an hour: the sessions are idle.
+        let path = net.local_config("tokyo", any_port(), master.addr());
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("policy_check = \"300ms\"", "policy_check = \"1h\""))
+            .unwrap();
+        let tokyo = net.start_local_from(&path).await;
+        let path = net.client_config("pc1.tokyo", "tokyo", "windows", tokyo.addr(), "tokyo");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = text.replace("\"300ms\"", "\"1h\"");
+        std::fs::write(&path, text).unwrap();
+        let pc = net.start_client_from(&path).await;
+        eventually("both sessions up", || async {
+            master.metrics.sessions("tokyo") == 1 && tokyo.metrics.sessions("pc1.tokyo") == 1
+        })
+        .await;
+
+        // A genuine Tokyo client that says nothing after its handshake.
+        net.issue(Role::Client, "pc2.tokyo", Some("tokyo"));
+        let files = tiersync_net::config::TlsFiles {
+            ca: net.pki().join("ca.pem"),
+            cert: net.pki().join("pc2.tokyo.pem"),
+            key: net.pki().join("pc2.tokyo.key"),
+        };
+        let tls =
+            tokio_rustls::TlsConnector::from(tiersync_net::pki::client_config(&files).unwrap());
+        let tcp = tokio::net::TcpStream::connect(tokyo.addr()).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("tokyo").unwrap();
+        let mut silent = tls.connect(name, tcp).await.unwrap();
+        let connected = tokio::time::Instant::now();
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(WAIT, silent.read_to_end(&mut got)).await;
+        let took = connected.elapsed();
+        assert!(read.is_ok(), "the silent peer was never cut off");
+        let dead_after = Duration::from_secs(3);
+        assert!(took >= dead_after - Duration::from_millis(200), "cut off after only {took:?}");
+        assert!(took < dead_after * 2, "cut off only after {took:?}");
+        assert!(!got.is_empty() && got.chunks(5).all(|c| c == [0, 0, 0, 1, 0]), "{got:?}");
+
+        // Idle well past `dead_after`: still the first sessions.
+        tokio::time::sleep(dead_after * 3 - took.min(dead_after * 3)).await;
+        assert_eq!(master.metrics.sessions("tokyo"), 1, "tokyo reconnected to the master");
+        assert_eq!(tokyo.metrics.sessions("master"), 1, "tokyo reconnected to the master");
+        assert_eq!(tokyo.metrics.sessions("pc1.tokyo"), 1, "the client reconnected");
+        assert_eq!(pc.metrics.sessions("tokyo"), 1, "the client reconnected");
+        let keepalives = |m: &tiersync_net::metrics::Metrics| {
+            m.all_frames().iter().filter(|f| f.2 == "keepalive").map(|f| f.4).sum::<u64>()
+        };
+        assert!(keepalives(&tokyo.metrics) >= 4, "tokyo sent and received few keepalives");
+        assert!(keepalives(&pc.metrics) >= 4, "the client sent and received few keepalives");
     })
     .await;
 }
