@@ -124,6 +124,7 @@ pub(crate) struct Serving {
 
 impl Serving {
     /// Checks a node claiming to be a client of `site` and `platform`.
+    #[inline]
     fn admit_client(
         &self,
         from: NodeId,
@@ -137,6 +138,7 @@ impl Serving {
     }
 
     /// Answers a client's poll with its effective policy changes.
+    #[inline]
     pub fn handle_poll(
         &mut self,
         from: NodeId,
@@ -187,6 +189,7 @@ impl Serving {
     }
 
     /// Stores a client's report and acknowledges it.
+    #[inline]
     pub fn handle_report(
         &mut self,
         now: Time,

@@ -21,6 +21,7 @@ pub mod build;
 pub mod calendar;
 pub mod frames;
 pub mod link;
+mod meter;
 pub mod metrics;
 pub mod nodes;
 pub mod output;

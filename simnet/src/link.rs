@@ -346,12 +346,20 @@ impl Link {
     }
 
     /// The loss probability for a transmission starting at `t`.
+    #[inline]
     pub fn loss_rate_at(&self, t: Time) -> f64 {
+        if self.loss_windows.is_empty() {
+            return self.config.loss;
+        }
         rate_at(&self.loss_windows, t).unwrap_or(self.config.loss)
     }
 
     /// The duplication probability for a transmission starting at `t`.
+    #[inline]
     pub fn duplicate_rate_at(&self, t: Time) -> f64 {
+        if self.duplicate_windows.is_empty() {
+            return self.config.duplicate;
+        }
         rate_at(&self.duplicate_windows, t).unwrap_or(self.config.duplicate)
     }
 

@@ -530,6 +530,15 @@ impl Observer {
         }
     }
 
+    /// [`Observer::site_heard`] for the site at `site` of the plan's
+    /// site list.
+    #[inline]
+    pub fn site_heard_at(&mut self, now: Time, site: usize) {
+        if site < self.fresh.len() {
+            self.advance_fresh(site, now, now);
+        }
+    }
+
     /// Moves a site's freshness clock to `now`, integrating the age of the
     /// master's view since the last step; `info` is the time the newest
     /// information describes.

@@ -60,6 +60,12 @@ impl TraceHasher {
     }
 
     /// Appends `bytes` to the stream.
+    /// A hasher that hashes on the caller's thread, for a caller that is
+    /// itself a second thread.
+    pub fn without_thread() -> TraceHasher {
+        TraceHasher { buf: Vec::with_capacity(BUFFER_BYTES), worker: None, inline: Sha256::new() }
+    }
+
     #[inline]
     pub fn update(&mut self, bytes: &[u8]) {
         if self.buf.len() + bytes.len() > BUFFER_BYTES {

@@ -40,8 +40,9 @@ use tiersync_engine::{
     Time, Timer,
 };
 
-use crate::build::{self, Plan};
+use crate::build::{self, Hop, Plan};
 use crate::link::{Link, LossReason, Transmission};
+use crate::meter::{Meter, Record};
 use crate::metrics::{LinkTraffic, Observer};
 use crate::nodes::{self, INITIAL_PROPOSAL_BASE};
 use crate::output::{RunOutput, RunSummary};
@@ -50,7 +51,6 @@ use crate::queue::EventQueue;
 use crate::scenario::{CrashTarget, Fault, Scenario, SkewTarget, Strategy};
 use crate::seeds;
 use crate::slab::{MessageSlab, Slot};
-use crate::tracehash::TraceHasher;
 use crate::transport::{TransportModel, WireMemo};
 
 /// How to run a scenario.
@@ -62,6 +62,10 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Keep every propagation delay and time-series row (for reports).
     pub keep_detail: bool,
+    /// Meter and hash on the simulating thread rather than on a second
+    /// one ([`crate::meter`]): the same results, more wall time; for
+    /// measuring the simulation on one core.
+    pub single_thread: bool,
 }
 
 /// Callbacks a caller may hook into a run (progress bars, trace files).
@@ -216,9 +220,7 @@ pub fn run(scenario: &Scenario, opts: &RunOptions, hooks: &mut dyn Hooks) -> Run
     let wall = std::time::Instant::now();
     let mut w = World::new(scenario, opts);
     w.run(hooks);
-    #[allow(clippy::disallowed_methods)] // The run's wall time, printed, never in results.
-    let wall_seconds = wall.elapsed().as_secs_f64();
-    w.finish(wall_seconds)
+    w.finish(wall)
 }
 
 /// The exact frame length of an engine message. Every engine message
@@ -233,7 +235,8 @@ struct World<'a> {
     sc: &'a Scenario,
     strategy: Strategy,
     seed: u64,
-    plan: Plan,
+    /// Shared with the metering thread.
+    plan: Arc<Plan>,
     master: Master,
     locals: Vec<Local>,
     clients: Vec<Client>,
@@ -245,12 +248,14 @@ struct World<'a> {
     /// The messages the queue's deliveries carry.
     in_flight: MessageSlab,
     out: Outbox,
+    /// Whether the run keeps its detail (per-request rows and the like).
+    keep_detail: bool,
     net_rng: Pcg64Mcg,
     transport: TransportModel,
     /// Wire bytes of recent frame lengths, as `transport` gives them.
     wire_memo: WireMemo,
-    obs: Observer,
-    trace: TraceHasher,
+    /// The run's counts and trace hash, kept on a second thread.
+    meter: Meter,
     events: u64,
     delivered: u64,
     lost: u64,
@@ -274,7 +279,7 @@ struct World<'a> {
 impl<'a> World<'a> {
     fn new(sc: &'a Scenario, opts: &RunOptions) -> World<'a> {
         let seed = opts.seed.unwrap_or(sc.seed);
-        let plan = build::plan(sc, opts.strategy);
+        let plan = Arc::new(build::plan(sc, opts.strategy));
         let transport = TransportModel::default();
 
         // The nodes, configured where `tiersync replay` finds them too.
@@ -300,6 +305,7 @@ impl<'a> World<'a> {
             .map(|l| Link::new(l.config.clone()).expect("validated link"))
             .collect();
         let obs = Observer::new(sc, &plan, &clients, &profiles, &client_profile, opts.keep_detail);
+        let meter = Meter::new(obs, plan.clone(), !opts.single_thread);
         let mut conn = [(0, 0); MessageKind::ALL.len()];
         for kind in MessageKind::ALL {
             if let Some(&role) = transport.client_connections.get(kind.as_str()) {
@@ -320,11 +326,11 @@ impl<'a> World<'a> {
             queue: EventQueue::with_capacity(node_count * 2 + 1024),
             in_flight: MessageSlab::default(),
             out: Outbox::new(),
+            keep_detail: opts.keep_detail,
             net_rng: Pcg64Mcg::seed_from_u64(seeds::derive(seed, "network", 0)),
             transport,
             wire_memo: WireMemo::default(),
-            obs,
-            trace: TraceHasher::new(),
+            meter,
             events: 0,
             delivered: 0,
             lost: 0,
@@ -527,7 +533,6 @@ impl<'a> World<'a> {
             && let Some(client) = self.clients.get(c as usize)
         {
             prefetch::read_all(client);
-            self.obs.prefetch_client(c);
             if let Some(len) = self.report_len.get(c as usize) {
                 prefetch::read(len);
             }
@@ -580,22 +585,17 @@ impl<'a> World<'a> {
             return;
         }
         self.delivered += 1;
-        let mut record = [0u8; 25];
-        record[..8].copy_from_slice(&self.now.0.to_le_bytes());
-        record[8..12].copy_from_slice(&from.0.to_le_bytes());
-        record[12..16].copy_from_slice(&to.0.to_le_bytes());
-        record[16] = kind as u8;
-        record[17..].copy_from_slice(&len.to_le_bytes());
-        self.trace.update(&record);
         if trace {
             self.trace_end(hooks, from, to, kind, len, copy, "delivered");
         }
-        self.obs.count_received(self.now, to, wire);
-        if to == NodeId(0)
-            && let Message::Report { report } = &msg
-        {
-            self.obs.site_heard(self.now, &report.site);
-        }
+        let heard = match &msg {
+            Message::Report { report } if to == NodeId(0) => {
+                self.plan.site_names.iter().position(|s| *s == report.site).map(|i| i as u16)
+            }
+            _ => None,
+        };
+        let at = self.now;
+        self.meter.push(Record::Delivered { at, from, to, kind, heard, len, wire });
 
         let now = self.node_now(to);
         let idx = to.0 as usize;
@@ -723,6 +723,7 @@ impl<'a> World<'a> {
     /// each (an agent polling over HTTPS; see
     /// [`TransportModel::client_connections`]); back, its pure ACKs and
     /// the receiver's side of a connection of its own.
+    #[inline(always)]
     fn wire_bytes(&self, from: NodeId, to: NodeId, kind: MessageKind, frame: u64) -> (u64, u64) {
         let (wire, ack) = self.wire_memo.get(&self.transport, frame);
         if self.opens_connections(from, to) {
@@ -775,17 +776,22 @@ impl<'a> World<'a> {
         let kind = msg.kind();
         let frame = self.frame_len(from, &msg);
         let (wire, reverse) = self.wire_bytes(from, to, kind, frame);
-        self.obs.count_kind(kind, wire, reverse, frame);
-        self.obs.count_sent(self.now, from, wire);
+        let at = self.now;
+        self.meter.push(Record::Sent { at, from, kind, wire, reverse, frame });
 
         let len = u32::try_from(frame).unwrap_or(u32::MAX);
-        let Some((arrive, dup)) = self.cross(from, to, kind, len, (wire, reverse), 0) else {
+        let path = &self.plan.paths[self.site(from)][self.site(to)];
+        let (first, single_hop) = (path[0], path.len() == 1);
+        let crossed = self.cross(from, to, kind, len, (wire, reverse), 0, first);
+        let Some((arrive, dup)) = crossed else {
             return;
         };
-        if from.0 < self.plan.client_base && to.0 < self.plan.client_base {
-            self.obs.server_message(self.now, from, to, &msg, wire, &self.plan);
+        if self.keep_detail && from.0 < self.plan.client_base && to.0 < self.plan.client_base {
+            let (now, msg) = (self.now, msg.clone());
+            self.meter.push(Record::Call(Box::new(move |obs, plan| {
+                obs.server_message(now, from, to, &msg, wire, plan);
+            })));
         }
-        let single_hop = self.plan.paths[self.site(from)][self.site(to)].len() == 1;
         let msg = self.in_flight.put(msg);
         if single_hop {
             let wire = u32::try_from(wire).unwrap_or(u32::MAX);
@@ -808,7 +814,9 @@ impl<'a> World<'a> {
     ) {
         let kind = self.in_flight.get(msg).kind();
         let bytes = self.wire_bytes(from, to, kind, u64::from(len));
-        let Some((arrive, here)) = self.cross(from, to, kind, len, bytes, usize::from(hop)) else {
+        let h = self.plan.paths[self.site(from)][self.site(to)][usize::from(hop)];
+        let Some((arrive, here)) = self.cross(from, to, kind, len, bytes, usize::from(hop), h)
+        else {
             self.in_flight.take(msg);
             return;
         };
@@ -824,6 +832,7 @@ impl<'a> World<'a> {
     /// Queues the delivery of a message that crossed its last link at
     /// `arrive`, and of its copy `dup` nanoseconds later if a link made one.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn arrive(
         &mut self,
         from: NodeId,
@@ -845,13 +854,15 @@ impl<'a> World<'a> {
         }
     }
 
-    /// Hands a message to hop `hop` of its path now and meters it there:
+    /// Hands a message to hop `hop` of its path, `h`, now and meters it there:
     /// `bytes` on the link's direction (lost or not, once it is sent onto
     /// it), the reverse bytes back once it crossed. Returns when it reaches
     /// the far end and, when the link made a copy, how much later the copy
     /// arrives; `None` when the link lost it. A known limit: the ACKs of a
     /// message are counted as it crosses each link, so a message that then
     /// reaches a node that is down still has its ACKs counted.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn cross(
         &mut self,
         from: NodeId,
@@ -860,8 +871,8 @@ impl<'a> World<'a> {
         len: u32,
         (wire, reverse): (u64, u64),
         hop: usize,
+        h: Hop,
     ) -> Option<(Time, Option<i64>)> {
-        let h = self.plan.paths[self.site(from)][self.site(to)][hop];
         let wan = self.plan.links[h.link].wan;
         let dir = if wan { h.dir } else { self.plan.lan_direction(from, to) };
         match self.links[h.link].transmit(dir, self.now, wire, &mut self.net_rng) {
@@ -878,7 +889,8 @@ impl<'a> World<'a> {
                         message: true,
                         lost: true,
                     };
-                    self.obs.count_link(h.link, dir, start, traffic);
+                    let link = h.link as u32;
+                    self.meter.push(Record::Lost { link, dir, at: start, traffic });
                 }
                 if self.trace_on {
                     let hop = u16::try_from(hop).unwrap_or(u16::MAX);
@@ -892,7 +904,17 @@ impl<'a> World<'a> {
                 // ACKs (and a wake-up's far side of the handshake) flow
                 // back; counted, never delaying data.
                 let busy_ns = serialisation.as_nanos() as u64;
-                self.obs.count_crossing(h.link, dir, start, wire, busy_ns, reverse, business);
+                let link = h.link as u32;
+                let at = start;
+                self.meter.push(Record::Crossing {
+                    link,
+                    dir,
+                    business,
+                    at,
+                    wire,
+                    busy_ns,
+                    reverse,
+                });
                 Some((arrive, duplicate_arrive.map(|d| d.0 - arrive.0)))
             }
         }
@@ -900,14 +922,18 @@ impl<'a> World<'a> {
 
     fn observe(&mut self, node: NodeId, o: Observation) {
         let client = node.0.checked_sub(self.plan.client_base);
-        self.obs.record(self.now, node, client, o, &self.plan);
+        let at = self.now;
+        self.meter.push(Record::Observed { at, node, client, o: Box::new(o) });
     }
 
     fn act(&mut self, a: Action) {
         match a {
             Action::InitialPolicies => {
                 for (i, p) in self.sc.policies.iter().enumerate() {
-                    self.obs.policy_defined(&p.id, &p.platforms);
+                    let (id, platforms) = (p.id.clone(), p.platforms.clone());
+                    self.meter.push(Record::Call(Box::new(move |obs, _| {
+                        obs.policy_defined(&id, &platforms);
+                    })));
                     let change = nodes::initial_change(self.sc, self.seed, i);
                     let now = self.node_now(NodeId(0));
                     let proposal = INITIAL_PROPOSAL_BASE + i as u64;
@@ -929,7 +955,8 @@ impl<'a> World<'a> {
                     (None, Some(c)) => Scope::Client(NodeId(self.plan.client_base + c as u32)),
                     _ => Scope::All,
                 };
-                self.obs.query_asked(i, self.now);
+                let now = self.now;
+                self.meter.push(Record::Call(Box::new(move |obs, _| obs.query_asked(i, now))));
                 let now = self.node_now(NodeId(0));
                 self.master.handle_status_query(now, i as u64, kind, scope, &mut self.out);
                 self.drain(NodeId(0));
@@ -969,11 +996,14 @@ impl<'a> World<'a> {
     /// comes back it is dropped, its clients counted as never applied.
     fn apply_change(&mut self, i: usize) {
         let c = &self.sc.changes[i];
-        self.obs.change_made(i, self.now, c.platforms.as_deref());
+        let (now, platforms) = (self.now, c.platforms.clone());
+        self.meter.push(Record::Call(Box::new(move |obs, _| {
+            obs.change_made(i, now, platforms.as_deref());
+        })));
         match nodes::change_origin(self.sc, &self.plan, self.strategy, i) {
             Some(l) => {
                 if !self.state[1 + l].up {
-                    self.obs.change_deferred(i);
+                    self.meter.push(Record::Call(Box::new(move |obs, _| obs.change_deferred(i))));
                     self.pending_changes.push((l, i));
                     return;
                 }
@@ -982,7 +1012,9 @@ impl<'a> World<'a> {
             _ => {
                 let change = self.policy_change(i);
                 let now = self.node_now(NodeId(0));
-                self.obs.proposal_origin(NodeId(0), i as u64, i);
+                self.meter.push(Record::Call(Box::new(move |obs, _| {
+                    obs.proposal_origin(NodeId(0), i as u64, i);
+                })));
                 let _ = self.master.handle_set_policy(now, change, i as u64, &mut self.out);
                 self.drain(NodeId(0));
             }
@@ -994,7 +1026,9 @@ impl<'a> World<'a> {
         let id = NodeId(1 + l as u32);
         let change = self.policy_change(i);
         let now = self.node_now(id);
-        self.obs.proposal_origin(id, i as u64, i);
+        self.meter.push(Record::Call(Box::new(move |obs, _| {
+            obs.proposal_origin(id, i as u64, i);
+        })));
         self.locals[l].handle_set_policy(now, change, i as u64, &mut self.out);
         self.drain(id);
     }
@@ -1084,9 +1118,11 @@ impl<'a> World<'a> {
         n
     }
 
-    fn finish(mut self, wall_seconds: f64) -> RunOutput {
+    /// Closes the books; `wall` is when the run started.
+    fn finish(self, wall: std::time::Instant) -> RunOutput {
         let end = self.sc.end();
-        let hash = self.trace.finalize();
+        let up_to_date_at_end = self.count_up_to_date();
+        let (mut obs, hash) = self.meter.finish();
         let trace_hash: String = hash[..16].iter().map(|b| format!("{b:02x}")).collect();
 
         let online = self.plan.client_base as usize;
@@ -1099,11 +1135,13 @@ impl<'a> World<'a> {
             }
             _ => self.master.clients().len() as u64,
         };
-        let up_to_date_at_end = self.count_up_to_date();
         for &(_, change) in &self.pending_changes {
-            self.obs.change_dropped(change);
+            obs.change_dropped(change);
         }
-        let (summary_parts, detail) = self.obs.finish(end, &self.plan, self.sc);
+        let (summary_parts, detail) = obs.finish(end, &self.plan, self.sc);
+        // Once the metering thread is done; what follows is only copying.
+        #[allow(clippy::disallowed_methods)] // The run's wall time, printed, never in results.
+        let wall_seconds = wall.elapsed().as_secs_f64();
         let summary = RunSummary {
             scenario: self.sc.name.clone(),
             strategy: self.strategy.name().to_string(),
@@ -1196,7 +1234,12 @@ offset = "-90s"
 "#;
 
     fn world(sc: &Scenario) -> World<'_> {
-        let opts = RunOptions { strategy: Strategy::Flat, seed: None, keep_detail: false };
+        let opts = RunOptions {
+            strategy: Strategy::Flat,
+            seed: None,
+            keep_detail: false,
+            single_thread: false,
+        };
         let mut w = World::new(sc, &opts);
         // Start from idle links and an empty queue: only the test's sends.
         w.queue = EventQueue::new();

@@ -55,7 +55,8 @@ fn run(overrides: &[(&str, &str)], keep_detail: bool) -> RunOutput {
     let o: Vec<(String, String)> =
         overrides.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     let sc = Scenario::from_str_with_overrides(TEXT, "fetches.toml", &o).unwrap();
-    let opts = RunOptions { strategy: Strategy::Tiered, seed: None, keep_detail };
+    let opts =
+        RunOptions { strategy: Strategy::Tiered, seed: None, keep_detail, single_thread: false };
     world::run(&sc, &opts, &mut NoHooks)
 }
 

@@ -12,7 +12,7 @@ fn load(text: &str) -> Scenario {
 }
 
 fn run(sc: &Scenario, strategy: Strategy, seed: Option<u64>) -> RunOutput {
-    let opts = RunOptions { strategy, seed, keep_detail: true };
+    let opts = RunOptions { strategy, seed, keep_detail: true, single_thread: false };
     world::run(sc, &opts, &mut NoHooks)
 }
 
@@ -376,7 +376,7 @@ fn trace_rows_add_up_to_wan_bytes() {
     let sc = faulty();
     for strategy in [Strategy::Tiered, Strategy::Flat] {
         let mut rows = Rows::default();
-        let opts = RunOptions { strategy, seed: None, keep_detail: false };
+        let opts = RunOptions { strategy, seed: None, keep_detail: false, single_thread: false };
         let s: RunSummary = world::run(&sc, &opts, &mut rows).summary;
         let total: u64 = rows.rows.iter().map(|r| r.1).sum();
         assert_eq!(total, s.wan.bytes, "{strategy}");

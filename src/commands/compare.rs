@@ -69,7 +69,7 @@ pub fn run_all(
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
     parallel::map(strategies.len(), jobs, |i| {
         let strategy = strategies[i];
-        let opts = RunOptions { strategy, seed, keep_detail: true };
+        let opts = RunOptions { strategy, seed, keep_detail: true, single_thread: false };
         let mut progress =
             Progress::new(strategy.name(), sc.start, sc.end(), quiet).in_group(&multi);
         let out = world::run(sc, &opts, &mut progress);
@@ -201,7 +201,8 @@ mod tests {
                     "flat-conditional" => super::super::run::StrategyArg::FlatConditional,
                     _ => super::super::run::StrategyArg::Tiered,
                 });
-            let opts = RunOptions { strategy, seed: None, keep_detail: false };
+            let opts =
+                RunOptions { strategy, seed: None, keep_detail: false, single_thread: false };
             let plain = world::run(&sc, &opts, &mut tiersync_simnet::world::NoHooks);
             assert_eq!(json(&plain.summary), json(&r.summary));
         }

@@ -669,7 +669,12 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 
     // The simulator's prediction, with frame bytes per link.
     let mut counter = FrameCounter::new(&plan);
-    let opts = RunOptions { strategy: Strategy::Tiered, seed: Some(seed), keep_detail: false };
+    let opts = RunOptions {
+        strategy: Strategy::Tiered,
+        seed: Some(seed),
+        keep_detail: false,
+        single_thread: false,
+    };
     let sim = world::run(&sc, &opts, &mut counter).summary;
 
     // The same nodes over loopback TLS.

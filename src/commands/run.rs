@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Count and hash on the simulating thread instead of a second one:
+    /// the same results, more wall time; for measuring one core.
+    #[arg(long)]
+    pub single_thread: bool,
 }
 
 /// Runs one strategy with a progress bar and an optional trace file.
@@ -99,7 +103,12 @@ pub fn simulate(
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let sc = super::compare::load(&args.scenario, &args.overrides)?;
     let strategy = args.strategy.map(Strategy::from).unwrap_or(sc.strategy);
-    let opts = RunOptions { strategy, seed: args.seed, keep_detail: false };
+    let opts = RunOptions {
+        strategy,
+        seed: args.seed,
+        keep_detail: false,
+        single_thread: args.single_thread,
+    };
     let out = simulate(&sc, &opts, args.quiet, args.trace.as_deref())?;
     let text = if args.json {
         serde_json::to_string_pretty(&out.summary)? + "\n"

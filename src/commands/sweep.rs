@@ -170,7 +170,8 @@ fn run_point(
 ) -> anyhow::Result<RunSummary> {
     let sc = load(&args.scenario, &p.overrides)
         .with_context(|| format!("point {} ({})", p.index, label(p)))?;
-    let opts = RunOptions { strategy: p.strategy, seed: None, keep_detail: false };
+    let opts =
+        RunOptions { strategy: p.strategy, seed: None, keep_detail: false, single_thread: false };
     let name = format!("{} #{}", p.strategy.name(), p.index);
     let mut progress = Progress::new(&name, sc.start, sc.end(), args.quiet).in_group(multi);
     let out = world::run(&sc, &opts, &mut progress);
