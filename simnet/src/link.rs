@@ -253,12 +253,17 @@ pub struct Link {
     partitions: Vec<(Time, Time)>,
     loss_windows: Vec<RateWindow>,
     duplicate_windows: Vec<RateWindow>,
-    /// The background share for the quarter hour last asked about:
-    /// (quarter-hour index since the epoch, share). Every time zone's offset
-    /// and every daylight-saving change falls on a quarter hour, so the
-    /// local hour is constant within one; this saves a time-zone lookup per
-    /// message.
-    share_memo: Cell<(i64, f64)>,
+    /// The rate left for us in the quarter hour last asked about:
+    /// (quarter-hour index since the epoch, bits per second). Every time
+    /// zone's offset and every daylight-saving change falls on a quarter
+    /// hour, so the local hour is constant within one; this saves a
+    /// time-zone lookup and a float conversion per message.
+    rate_memo: Cell<(i64, u64)>,
+    /// Serialisation times computed lately, by wire bytes modulo the
+    /// number of slots: (wire bytes, rate, nanoseconds). A link carries a
+    /// few message sizes over and over at one rate a quarter hour, and a
+    /// division costs more than this look-up.
+    serialisation_memo: [Cell<(u64, u64, u64)>; SERIALISATION_SLOTS],
     /// Whether the background is zero all day (a LAN): no lookup at all.
     idle: bool,
     /// The rate left when the background is zero, as
@@ -271,6 +276,9 @@ pub struct Link {
     /// [`Link::draw_jitter`]); 1 when there is no jitter.
     jitter_span: u64,
 }
+
+/// Slots of [`Link`]'s serialisation memo.
+const SERIALISATION_SLOTS: usize = 8;
 
 /// Nanoseconds in a quarter hour.
 const QUARTER_HOUR_NS: i64 = 15 * 60 * 1_000_000_000;
@@ -294,7 +302,8 @@ impl Link {
             partitions: Vec::new(),
             loss_windows: Vec::new(),
             duplicate_windows: Vec::new(),
-            share_memo: Cell::new((i64::MIN, 0.0)),
+            rate_memo: Cell::new((i64::MIN, 0)),
+            serialisation_memo: std::array::from_fn(|_| Cell::new((u64::MAX, 0, 0))),
             idle,
             idle_bps,
             latency_ns,
@@ -371,25 +380,17 @@ impl Link {
         if self.idle {
             return self.idle_bps;
         }
-        let share = self.background_share(t);
-        debug_assert!((0.0..1.0).contains(&share));
-        let available = self.config.bandwidth_bps as f64 * (1.0 - share);
-        (available as u64).max(1)
-    }
-
-    /// Share of capacity used by other traffic at `t`.
-    fn background_share(&self, t: Time) -> f64 {
-        if self.idle {
-            return 0.0;
-        }
         let quarter = t.0.div_euclid(QUARTER_HOUR_NS);
-        let (memo_quarter, memo_share) = self.share_memo.get();
+        let (memo_quarter, memo_bps) = self.rate_memo.get();
         if memo_quarter == quarter {
-            return memo_share;
+            return memo_bps;
         }
         let share = self.config.background[self.config.clock.local_hour(t) as usize];
-        self.share_memo.set((quarter, share));
-        share
+        debug_assert!((0.0..1.0).contains(&share));
+        let available = self.config.bandwidth_bps as f64 * (1.0 - share);
+        let bps = (available as u64).max(1);
+        self.rate_memo.set((quarter, bps));
+        bps
     }
 
     /// When the transmitter in direction `dir` is next free.
@@ -458,6 +459,18 @@ impl Link {
     #[inline]
     fn serialisation_ns(&self, start: Time, wire_bytes: u64) -> u64 {
         let bps = self.available_bps(start);
+        let slot = &self.serialisation_memo[wire_bytes as usize % SERIALISATION_SLOTS];
+        let (memo_bytes, memo_bps, memo_ns) = slot.get();
+        if memo_bytes == wire_bytes && memo_bps == bps {
+            return memo_ns;
+        }
+        let ns = Self::serialisation_at(bps, wire_bytes);
+        slot.set((wire_bytes, bps, ns));
+        ns
+    }
+
+    /// Nanoseconds to clock `wire_bytes` at `bps`, rounded up, saturating.
+    fn serialisation_at(bps: u64, wire_bytes: u64) -> u64 {
         // Below 2 GB the product fits 64 bits, and a 64-bit division is
         // several times cheaper than a 128-bit one; same result.
         if wire_bytes < 1 << 31 {

@@ -505,10 +505,13 @@ impl Observer {
         }
     }
 
-    /// Starts loading the group index of client `client`, which an event
-    /// a few steps ahead will count; changes nothing.
-    pub fn prefetch_client(&self, client: u32) {
-        if let Some(g) = self.client_group.get(client as usize) {
+    /// Starts loading what counting traffic of `node` a few records ahead
+    /// will read (a client's group index); changes nothing.
+    #[inline]
+    pub fn prefetch_node(&self, node: NodeId) {
+        if let Some(c) = node.0.checked_sub(self.client_base)
+            && let Some(g) = self.client_group.get(c as usize)
+        {
             crate::prefetch::read(g);
         }
     }

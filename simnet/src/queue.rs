@@ -13,9 +13,12 @@
 //! A calendar queue. Time is cut into buckets of [`BUCKET_NS`] (about one
 //! second); a ring of [`RING`] buckets (about 39 hours) holds the events of
 //! the near future in plain vectors, unsorted. The bucket being consumed is
-//! sorted once, when the clock reaches it, and events pushed into it later
-//! are inserted at their place. Events beyond the ring's horizon wait in a
-//! binary heap and move into the ring as the clock approaches them.
+//! sorted once, when the clock reaches it; an event pushed into it later
+//! goes to its front when it comes before everything there (a message
+//! arriving a moment from now), and otherwise into a small heap beside it,
+//! the earlier of the two fronts popping first. Events beyond the ring's
+//! horizon wait in a binary heap and move into the ring as the clock
+//! approaches them.
 //!
 //! Why: a simulated client's timers fire every hour or so, always within the
 //! horizon, so almost every push is an append to a vector and almost every
@@ -82,8 +85,16 @@ impl<E> Ord for Far<E> {
 /// the last one popped still comes out in key order among those pending,
 /// but a simulation that does so is running backwards in time.
 pub struct EventQueue<E> {
-    /// Sorted events of every bucket up to and including `cur`.
+    /// Sorted events of every bucket up to and including `cur`, as sorted
+    /// when the clock reached the bucket, plus those pushed since that go
+    /// before all of them.
     current: VecDeque<(Key, E)>,
+    /// Events pushed into the bucket being consumed after it was sorted
+    /// that do not go to the front of `current`: a heap, so that a push
+    /// costs a few comparisons, not a shift of everything after it in a
+    /// bucket of thousands. [`pop`](Self::pop) takes the earlier of the
+    /// two fronts.
+    late: BinaryHeap<Reverse<Far<E>>>,
     /// Unsorted events of buckets `cur + 1 .. cur + RING`, at index
     /// `bucket mod RING`.
     ring: Vec<Vec<(Key, E)>>,
@@ -125,6 +136,7 @@ impl<E> EventQueue<E> {
     pub fn with_capacity(_capacity: usize) -> Self {
         EventQueue {
             current: VecDeque::new(),
+            late: BinaryHeap::new(),
             ring: (0..RING).map(|_| Vec::new()).collect(),
             in_ring: 0,
             far: BinaryHeap::new(),
@@ -157,15 +169,12 @@ impl<E> EventQueue<E> {
     fn place(&mut self, cur: i64, key: Key, event: E) {
         let b = bucket_of(key.0);
         if b <= cur {
-            // Into the sorted run: after everything at or before `at`,
-            // which is where the largest sequence number belongs. Most
-            // often that is the front: a message arriving a moment from
-            // now, before the next pending timer.
+            // Most often before everything pending: a message arriving a
+            // moment from now, before the next timer. It then goes to the
+            // front of the sorted run (a later push has a larger sequence
+            // number, so at an equal time it goes after, into the heap).
             match self.current.front() {
-                Some(((t, _), _)) if key.0 >= *t => {
-                    let pos = self.insert_position(key.0);
-                    self.current.insert(pos, (key, event));
-                }
+                Some(((t, _), _)) if key.0 >= *t => self.late.push(Reverse(Far { key, event })),
                 _ => self.current.push_front((key, event)),
             }
         } else if b - cur < RING as i64 {
@@ -180,26 +189,18 @@ impl<E> EventQueue<E> {
         }
     }
 
-    /// Where an event at `at_ns` goes in the sorted run: after everything
-    /// at or before it. Most such pushes are messages arriving a moment
-    /// from now, so a short scan from the front finds the place; a binary
-    /// search takes over past a few entries.
-    fn insert_position(&self, at_ns: i64) -> usize {
-        const SCAN: usize = 8;
-        for (i, ((t, _), _)) in self.current.iter().take(SCAN).enumerate() {
-            if *t > at_ns {
-                return i;
-            }
-        }
-        if self.current.len() <= SCAN {
-            return self.current.len();
-        }
-        self.current.partition_point(|(k, _)| k.0 <= at_ns)
-    }
-
     /// Removes and returns the earliest event (ties: the first pushed).
     pub fn pop(&mut self) -> Option<(Time, E)> {
         loop {
+            let late_first = match (self.current.front(), self.late.peek()) {
+                (Some((key, _)), Some(Reverse(late))) => late.key < *key,
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            if late_first && let Some(Reverse(Far { key, event })) = self.late.pop() {
+                self.len -= 1;
+                return Some((Time(key.0), event));
+            }
             if let Some(((t, _), e)) = self.current.pop_front() {
                 self.len -= 1;
                 return Some((Time(t), e));
@@ -269,8 +270,10 @@ impl<E> EventQueue<E> {
     /// The time of the earliest event, if any. Scans the ring when the
     /// current bucket is spent, so it is for occasional use, not per event.
     pub fn peek_time(&self) -> Option<Time> {
-        if let Some(((t, _), _)) = self.current.front() {
-            return Some(Time(*t));
+        let current_min = self.current.front().map(|(k, _)| k.0);
+        let late_min = self.late.peek().map(|Reverse(f)| f.key.0);
+        if let Some(t) = current_min.into_iter().chain(late_min).min() {
+            return Some(Time(t));
         }
         let ring_min = self.ring.iter().flatten().map(|(k, _)| k.0).min();
         let far_min = self.far.peek().map(|Reverse(f)| f.key.0);
@@ -278,10 +281,11 @@ impl<E> EventQueue<E> {
         [ring_min, far_min, early_min].into_iter().flatten().min().map(Time)
     }
 
-    /// The `n`-th next event of the bucket being consumed (0 is the one
-    /// the next [`pop`](Self::pop) returns), or `None` when that bucket
-    /// holds fewer. Cheap: for a driver that warms the memory an event will
-    /// touch a few events before it runs.
+    /// The `n`-th next event of the bucket being consumed as it was sorted
+    /// (events pushed into it since, but for those that went to its front,
+    /// are not counted), or `None` when that bucket holds fewer. Cheap: for
+    /// a driver that warms the memory an event will touch a few events
+    /// before it runs.
     pub fn peek_in_bucket(&self, n: usize) -> Option<(Time, &E)> {
         self.current.get(n).map(|((t, _), e)| (Time(*t), e))
     }
