@@ -163,6 +163,67 @@ fn london_sync_moves_with_daylight_saving() {
     );
 }
 
+/// A `loss` fault's rate replaces the link's own `wan.loss` in its window,
+/// rather than adding to it: a fault of rate 0 on a link that loses a
+/// fifth of its messages makes it lose none from `from` to `to`, while it
+/// loses as configured outside. A `duplicate` fault likewise replaces
+/// `wan.duplicate`. (Documented in scenarios/README.md, [[fault]].)
+#[test]
+fn link_faults_replace_the_links_rates() {
+    let lossy = SMALL.replacen(
+        "latency = \"80ms\", background",
+        "latency = \"80ms\", loss = 0.2, duplicate = 0.2, background",
+        1,
+    );
+    assert_ne!(lossy, SMALL);
+    let faults = "[[fault]]\nkind = \"loss\"\nsite = \"london\"\nrate = 0\n\
+                  from = \"2026-03-03T00:00:00Z\"\nto = \"2026-03-04T00:00:00Z\"\n\n\
+                  [[fault]]\nkind = \"duplicate\"\nsite = \"london\"\nrate = 0\n";
+    let (from, to) = (1_772_409_600 + 86_400, 1_772_409_600 + 2 * 86_400);
+    for (text, faulted) in [(lossy.clone(), false), (format!("{lossy}\n{faults}"), true)] {
+        // Flat: london's 40 clients poll over the link, hundreds a day.
+        let mut rows = Timed::default();
+        let opts = RunOptions {
+            strategy: Strategy::Flat,
+            seed: None,
+            keep_detail: false,
+            single_thread: false,
+        };
+        world::run(&load(&text), &opts, &mut rows);
+        let lost_in = |inside: bool| {
+            let in_window = |t: i64| t >= from && t < to;
+            rows.rows.iter().filter(|r| r.1 == "lost" && r.2 && in_window(r.0) == inside).count()
+        };
+        let copies = rows.rows.iter().filter(|r| r.3).count();
+        assert!(lost_in(false) > 100, "london loses outside the window: {}", lost_in(false));
+        if faulted {
+            assert_eq!(lost_in(true), 0, "the rate-0 fault should leave no loss in its window");
+            assert_eq!(copies, 0, "the rate-0 duplicate fault should leave no copies");
+        } else {
+            assert!(lost_in(true) > 100, "without the fault: {}", lost_in(true));
+            assert!(copies > 100, "without the fault: {copies} copies");
+        }
+    }
+}
+
+/// Trace rows with their time: (Unix seconds, outcome, on london's WAN
+/// link, copy).
+#[derive(Default)]
+struct Timed {
+    rows: Vec<(i64, &'static str, bool, bool)>,
+}
+
+impl Hooks for Timed {
+    fn wants_trace(&self) -> bool {
+        true
+    }
+
+    fn delivered(&mut self, r: &TraceRow<'_>) {
+        let london = r.wan_links.split(';').any(|l| l == "london");
+        self.rows.push((r.at.as_secs(), r.outcome, london, r.copy));
+    }
+}
+
 /// An urgent change takes the wake-up path: every client applies it within
 /// minutes instead of hours, and the wake-ups show as their own traffic.
 #[test]
