@@ -540,6 +540,7 @@ fn client_behaviour_keys_default_to_the_documented_values() {
 }
 
 /// Figure 1 with `n` more policies `p0`, `p1`, ... before its changes.
+#[allow(clippy::result_large_err)]
 fn with_policies(n: usize, extra: &str) -> Result<Scenario, ScenarioError> {
     let policies: String = (0..n)
         .map(|i| format!("[[policy]]\nid = \"p{i}\"\nplatforms = [\"windows\"]\n\n"))
@@ -576,14 +577,12 @@ fn more_than_64_policies_or_platforms_are_refused() {
 
     // Platforms: figure 1's clients run windows, macos and linux; site c
     // with 61 more runs 64 in all, with 62 more 65.
-    let platforms = |n: usize| {
+    #[allow(clippy::result_large_err)]
+    fn platforms(n: usize) -> Result<Scenario, ScenarioError> {
         let more: String = (0..n).map(|i| format!(", os{i:02} = 1")).collect();
-        load_edited(
-            "clients = { windows = 800 }",
-            &format!("clients = {{ windows = 800{more} }}"),
-            "",
-        )
-    };
+        let clients = format!("clients = {{ windows = 800{more} }}");
+        load_edited("clients = { windows = 800 }", &clients, "")
+    }
     assert!(platforms(61).is_ok());
     let err = platforms(62).unwrap_err();
     let text = err.to_string();
