@@ -1,5 +1,6 @@
 //! The `tiersync` binary as a user meets it: `check` on good and broken
-//! files, and `--help` with an example for every command.
+//! files, `--help` with an example for every command, and the keys of
+//! `run --json`.
 //!
 //! Each test writes its own scenario file in a fresh temporary folder and
 //! runs the built binary, so what is checked is the exit code and the text
@@ -321,4 +322,99 @@ fn run_trace_adds_up_to_wan_bytes() {
         assert_eq!(lost, json["lost_messages"].as_u64().unwrap(), "{strategy}");
         assert!(lost > 0, "{strategy}: the 5% loss on a's link lost nothing");
     }
+}
+
+/// `run --json` prints one object with every key the simulator's issue
+/// lists, each of the JSON type it promises: counts as whole numbers ≥ 0,
+/// times and shares as numbers, names and the hash as strings. Scripts and
+/// the report read these keys, so a rename or a type change fails here.
+#[test]
+fn run_json_has_the_documented_keys_and_types() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/replay-small.toml");
+    let out = tiersync(&["run", path, "--json", "-q"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+
+    use serde_json::Value;
+    let count = |v: &Value| v.is_u64();
+    let number = |v: &Value| v.is_number();
+    let string = |v: &Value| v.is_string();
+    let expect = |at: &Value, path: &str, keys: &[(&str, &dyn Fn(&Value) -> bool)]| {
+        assert!(at.is_object(), "`{path}` is an object: {at}");
+        for (key, ok) in keys {
+            let v = at.get(key).unwrap_or_else(|| panic!("`{path}{key}` is missing"));
+            assert!(ok(v), "`{path}{key}` has the wrong type: {v}");
+        }
+    };
+    let object = |v: &Value| v.as_object().is_some_and(|o| !o.is_empty());
+    expect(
+        &json,
+        "",
+        &[
+            ("scenario", &string),
+            ("strategy", &string),
+            ("seed", &count),
+            ("trace_hash", &string),
+            ("simulated_seconds", &number),
+            ("wall_seconds", &number),
+            ("events", &count),
+            ("wan", &object),
+            ("master", &object),
+            ("propagation_seconds", &object),
+            ("staleness_client_hours", &number),
+            ("clients", &object),
+            ("by_kind", &object),
+            ("transport_model", &object),
+        ],
+    );
+    assert_eq!(json["scenario"], "replay-small");
+    assert_eq!(json["strategy"], "tiered");
+    let hash = json["trace_hash"].as_str().unwrap();
+    assert!(hash.len() == 32 && hash.chars().all(|c| c.is_ascii_hexdigit()), "{hash}");
+    expect(
+        &json["wan"],
+        "wan.",
+        &[
+            ("bytes", &count),
+            ("messages", &count),
+            ("business_hours_bytes", &count),
+            ("peak_utilization", &number),
+        ],
+    );
+    expect(
+        &json["master"],
+        "master.",
+        &[
+            ("bytes_in", &count),
+            ("bytes_out", &count),
+            ("messages_in", &count),
+            ("messages_out", &count),
+        ],
+    );
+    expect(
+        &json["propagation_seconds"],
+        "propagation_seconds.",
+        &[
+            ("count", &count),
+            ("never_applied", &count),
+            ("p50", &number),
+            ("p90", &number),
+            ("p99", &number),
+            ("max", &number),
+        ],
+    );
+    expect(
+        &json["clients"],
+        "clients.",
+        &[("total", &count), ("online_at_end", &count), ("reporting_at_master", &count)],
+    );
+    assert_eq!(json["clients"]["total"], 300);
+    let kinds = json["by_kind"].as_object().unwrap();
+    for kind in ["poll", "policy_update", "report", "sync", "policies"] {
+        assert!(kinds.contains_key(kind), "by_kind.{kind} is missing");
+    }
+    for (kind, v) in kinds {
+        expect(v, &format!("by_kind.{kind}."), &[("messages", &count), ("bytes", &count)]);
+    }
+    assert_eq!(json["transport_model"]["mss_bytes"], 1460, "the issue's MSS");
 }

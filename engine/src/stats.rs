@@ -187,6 +187,7 @@ enum SlotIndex {
     /// `slots[id - base]` is the record's index, or `u32::MAX`.
     Dense { base: u32, slots: Vec<u32> },
     /// Ids too spread for an array.
+    #[allow(clippy::disallowed_types)] // Lookup-only (`get`, `insert`, `len`): never iterated.
     Hashed(rustc_hash::FxHashMap<NodeId, u32>),
 }
 

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
+#[allow(clippy::disallowed_types)] // Lookup-only: `views` is never iterated.
 use rustc_hash::FxHashMap;
 
 use crate::blob::Blob;
@@ -39,6 +40,7 @@ pub struct PolicyStore {
     /// cleared, never iterated, so the hash order reaches no result; a
     /// lookup takes the caller's names by reference, so serving a poll
     /// clones no name.
+    #[allow(clippy::disallowed_types)] // Only looked up and cleared, never iterated.
     views: FxHashMap<SiteName, Vec<(Platform, Arc<View>)>>,
     /// The views last served, by the addresses of the names they were
     /// asked with: a poll from a client whose names are clones of those of
@@ -98,6 +100,7 @@ impl ViewEntry {
 
 impl PolicyStore {
     /// An empty store keeping at most `log_keep` log entries.
+    #[allow(clippy::disallowed_types)] // Builds the lookup-only `views`.
     pub fn new(log_keep: usize) -> PolicyStore {
         PolicyStore {
             policies: BTreeMap::new(),

@@ -35,7 +35,10 @@ pub struct RunSummary {
     /// Policy propagation delay over every (change, affected client) pair.
     pub propagation_seconds: PropagationSummary,
     /// Client-hours spent running a policy revision older than the newest
-    /// one for the client, counted from each change's assignment.
+    /// one for the client, counted from each change's assignment: the
+    /// moment the master gives it a revision, not the scenario's `at`, so
+    /// for a change made at a local server the time before the master
+    /// accepted it is left out (propagation delay counts it).
     pub staleness_client_hours: f64,
     /// Client counts.
     pub clients: ClientSummary,

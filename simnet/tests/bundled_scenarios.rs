@@ -1,10 +1,11 @@
 //! The scenarios shipped in `scenarios/` load from disk as documented in
-//! `scenarios/README.md`.
+//! `scenarios/README.md`, and the smallest gives pinned results.
 
 use std::path::{Path, PathBuf};
 
 use tiersync_simnet::scenario::{Scenario, ScenarioError, Strategy};
 use tiersync_simnet::units::{ByteSize, Span};
+use tiersync_simnet::world::{self, NoHooks, RunOptions};
 
 fn scenario_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(name)
@@ -63,4 +64,58 @@ fn a_missing_file_is_a_read_error() {
     let err = Scenario::load(Path::new("no/such/scenario.toml")).unwrap_err();
     assert!(matches!(err, ScenarioError::Read { .. }));
     assert!(err.to_string().starts_with("no/such/scenario.toml: cannot read the scenario:"));
+}
+
+/// What [`replay_small_results_are_pinned`] pins of one run: strategy,
+/// trace hash, WAN bytes, master messages in, events, applied pairs.
+type Pinned = (&'static str, &'static str, u64, u64, u64, u64);
+
+/// `replay-small.toml` (300 clients for a day, the smallest bundled
+/// scenario) under each strategy, as `tiersync run --json` prints it and
+/// `reports/replay-small/report.md` records the hashes.
+const PINNED: [Pinned; 3] = [
+    ("tiered", "8049d06cf4e4eb1a310048284dad0204", 291203, 47, 43386, 570),
+    ("flat", "280e400f979a952e185d3f0ee95d0300", 537291030, 14400, 43205, 570),
+    ("flat-conditional", "d4048f234b5c9237fdbbf5e5dea07e8e", 104229240, 14400, 43205, 570),
+];
+
+/// Golden values: the trace hash and a few totals of a bundled scenario
+/// under each strategy. Determinism tests compare a run with itself; this
+/// one catches a change that moves every run alike (a speed-up that
+/// reorders events, a new random draw, a changed byte count), which would
+/// silently make the committed reports wrong.
+#[test]
+fn replay_small_results_are_pinned() {
+    let sc = load("replay-small.toml");
+    let mut got = Vec::new();
+    for (name, ..) in PINNED {
+        let strategy = match name {
+            "tiered" => Strategy::Tiered,
+            "flat" => Strategy::Flat,
+            _ => Strategy::FlatConditional,
+        };
+        let opts = RunOptions { strategy, seed: None, keep_detail: false, single_thread: false };
+        let s = world::run(&sc, &opts, &mut NoHooks).summary;
+        assert_eq!(s.strategy, name);
+        got.push((
+            name,
+            s.trace_hash,
+            s.wan.bytes,
+            s.master.messages_in,
+            s.events,
+            s.propagation_seconds.count,
+        ));
+    }
+    let want: Vec<_> =
+        PINNED.iter().map(|&(n, h, b, m, e, c)| (n, h.to_owned(), b, m, e, c)).collect();
+    assert!(
+        got == want,
+        "replay-small.toml no longer gives its pinned results.\n\
+         If simulated behaviour changed on purpose, update PINNED in {} to:\n{}\n\
+         and regenerate the committed reports (reports/regenerate.sh) in the same commit; \
+         otherwise the change moved results it should not have.\nwas:\n{}",
+        file!(),
+        got.iter().map(|p| format!("    {p:?},")).collect::<Vec<_>>().join("\n"),
+        want.iter().map(|p| format!("    {p:?},")).collect::<Vec<_>>().join("\n"),
+    );
 }

@@ -538,3 +538,61 @@ fn client_behaviour_keys_default_to_the_documented_values() {
     assert_eq!(s.client.wake_splay, Span::from_mins(5));
     assert_eq!(s.client.threat_rate.value(), 0.5);
 }
+
+/// Figure 1 with `n` more policies `p0`, `p1`, ... before its changes.
+#[allow(clippy::result_large_err)]
+fn with_policies(n: usize, extra: &str) -> Result<Scenario, ScenarioError> {
+    let policies: String = (0..n)
+        .map(|i| format!("[[policy]]\nid = \"p{i}\"\nplatforms = [\"windows\"]\n\n"))
+        .collect();
+    load_edited("[[change]]\n", &format!("{policies}[[change]]\n"), extra)
+}
+
+/// The simulator's metering keeps one bit per policy and per platform in
+/// a `u64`: a 65th would alias the first and corrupt propagation and
+/// staleness, so the loader refuses it, naming the file and the count.
+#[test]
+fn more_than_64_policies_or_platforms_are_refused() {
+    // Figure 1's two policies and 62 more are 64: accepted.
+    assert!(with_policies(62, "").is_ok());
+    // One more in the file is refused at its `id`.
+    let err = with_policies(63, "").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("figure-1.toml:")
+            && text.ends_with(
+                "`id` in [[policy]] \"p62\": the scenario has 65 distinct policies (its \
+                 [[policy]] ids and those its [[change]]s create); the simulator tracks at \
+                 most 64, one bit each"
+            ),
+        "{text}"
+    );
+    assert_eq!(invalid(Err(err)).1, Problem::TooManyPolicies { count: 65, max: 64 });
+    // A change that creates the 65th counts too.
+    let create = "[[change]]\nat = \"2026-03-04T00:00:00Z\"\npolicy = \"new\"\n\
+                  platforms = [\"linux\"]\n";
+    let (key, problem) = invalid(with_policies(62, create));
+    assert_eq!(key, "policy");
+    assert_eq!(problem, Problem::TooManyPolicies { count: 65, max: 64 });
+
+    // Platforms: figure 1's clients run windows, macos and linux; site c
+    // with 61 more runs 64 in all, with 62 more 65.
+    #[allow(clippy::result_large_err)]
+    fn platforms(n: usize) -> Result<Scenario, ScenarioError> {
+        let more: String = (0..n).map(|i| format!(", os{i:02} = 1")).collect();
+        let clients = format!("clients = {{ windows = 800{more} }}");
+        load_edited("clients = { windows = 800 }", &clients, "")
+    }
+    assert!(platforms(61).is_ok());
+    let err = platforms(62).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("figure-1.toml:")
+            && text.contains(
+                "the scenario's clients run 65 distinct platforms; the simulator tracks at \
+                 most 64, one bit each"
+            ),
+        "{text}"
+    );
+    assert_eq!(invalid(Err(err)).1, Problem::TooManyPlatforms { count: 65, max: 64 });
+}

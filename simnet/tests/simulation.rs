@@ -3,7 +3,7 @@
 //! of the tiered strategy under loss, duplication and partitions.
 
 use proptest::prelude::*;
-use tiersync_simnet::output::{RunOutput, RunSummary};
+use tiersync_simnet::output::{FetchKind, RunOutput, RunSummary};
 use tiersync_simnet::scenario::{Scenario, Strategy};
 use tiersync_simnet::world::{self, Hooks, NoHooks, RunOptions, TraceRow};
 
@@ -161,6 +161,120 @@ fn london_sync_moves_with_daylight_saving() {
             ("2026-03-31".into(), 1),
         ]
     );
+}
+
+/// A clock skew of +1 h at Tokyo's local server moves each of its syncs
+/// exactly one hour earlier in UTC: the server keeps its 02:00-04:00
+/// window by its own clock, which reads an hour ahead. Checks are off so
+/// that the server draws its random offsets in the same order in both
+/// runs, which makes the two schedules comparable sync by sync.
+#[test]
+fn a_skewed_local_server_syncs_by_its_own_clock() {
+    let base = SMALL.replace("policy_check = \"6h\"\n", "");
+    let skew = "[[fault]]\nkind = \"skew\"\nsite = \"tokyo\"\nnode = \"local\"\n\
+                offset = \"+1h\"\n";
+    let tokyo_syncs = |text: &str| -> Vec<f64> {
+        let sc = load(text);
+        let tokyo = sc.site_index("tokyo").unwrap();
+        let out = run(&sc, Strategy::Tiered, None);
+        out.detail.syncs.iter().filter(|(site, _)| *site == tokyo).map(|(_, t)| *t).collect()
+    };
+    let plain = tokyo_syncs(&base);
+    let skewed = tokyo_syncs(&format!("{base}\n{skew}"));
+    // One sync a day in both, the first at 02:00-04:00 Tokyo (17:00-19:00
+    // UTC) without the skew, at 16:00-18:00 UTC with it.
+    assert_eq!((plain.len(), skewed.len()), (3, 3), "{plain:?} {skewed:?}");
+    for (p, s) in plain.iter().zip(&skewed) {
+        assert!((p - s - 3600.0).abs() < 1e-3, "sync at {p} moved to {s}, not 1 h earlier");
+    }
+}
+
+/// A local server that crashes and restarts keeps its store: its first
+/// policy request after the restart names the revision it holds, and the
+/// master answers with a delta of the one policy changed while it was
+/// down, not a snapshot of both (which a server that had lost its store
+/// would get, asking from revision zero).
+#[test]
+fn a_restarted_local_server_gets_a_delta() {
+    // London's server is down 12:00-16:00 UTC; the antivirus change is
+    // made at the master at 14:00, in the middle of it.
+    let crash = "[[fault]]\nkind = \"crash\"\nsite = \"london\"\nnode = \"local\"\n\
+                 at = \"2026-03-02T12:00:00Z\"\nrestart_after = \"4h\"\n";
+    let sc = load(&format!("{SMALL}\n{crash}"));
+    let london = sc.site_index("london").unwrap();
+    let out = run(&sc, Strategy::Tiered, None);
+    let restart = 1_772_409_600.0 + 16.0 * 3600.0; // 2026-03-02T16:00Z
+    let mine: Vec<_> = out.detail.fetches.iter().filter(|r| r.site == london).collect();
+    // Before the crash: the initial download of the whole set, both policies.
+    assert_eq!(mine[0].kind, FetchKind::Initial);
+    assert_eq!(mine[0].revisions, 2, "{:?}", mine[0]);
+    let first = mine.iter().find(|r| r.at_unix >= restart).expect("a request after the restart");
+    assert_ne!(first.kind, FetchKind::Initial, "asked from revision zero: {first:?}");
+    assert!(first.answered_unix.is_some(), "{first:?}");
+    assert_eq!(first.revisions, 1, "a delta of the antivirus change only: {first:?}");
+    assert_eq!(mine.iter().filter(|r| r.kind == FetchKind::Initial).count(), 1);
+    assert_eq!(out.summary.clients.up_to_date_at_end, 70);
+}
+
+/// A `loss` fault's rate replaces the link's own `wan.loss` in its window,
+/// rather than adding to it: a fault of rate 0 on a link that loses a
+/// fifth of its messages makes it lose none from `from` to `to`, while it
+/// loses as configured outside. A `duplicate` fault likewise replaces
+/// `wan.duplicate`. (Documented in scenarios/README.md, [[fault]].)
+#[test]
+fn link_faults_replace_the_links_rates() {
+    let lossy = SMALL.replacen(
+        "latency = \"80ms\", background",
+        "latency = \"80ms\", loss = 0.2, duplicate = 0.2, background",
+        1,
+    );
+    assert_ne!(lossy, SMALL);
+    let faults = "[[fault]]\nkind = \"loss\"\nsite = \"london\"\nrate = 0\n\
+                  from = \"2026-03-03T00:00:00Z\"\nto = \"2026-03-04T00:00:00Z\"\n\n\
+                  [[fault]]\nkind = \"duplicate\"\nsite = \"london\"\nrate = 0\n";
+    let (from, to) = (1_772_409_600 + 86_400, 1_772_409_600 + 2 * 86_400);
+    for (text, faulted) in [(lossy.clone(), false), (format!("{lossy}\n{faults}"), true)] {
+        // Flat: london's 40 clients poll over the link, hundreds a day.
+        let mut rows = Timed::default();
+        let opts = RunOptions {
+            strategy: Strategy::Flat,
+            seed: None,
+            keep_detail: false,
+            single_thread: false,
+        };
+        world::run(&load(&text), &opts, &mut rows);
+        let lost_in = |inside: bool| {
+            let in_window = |t: i64| t >= from && t < to;
+            rows.rows.iter().filter(|r| r.1 == "lost" && r.2 && in_window(r.0) == inside).count()
+        };
+        let copies = rows.rows.iter().filter(|r| r.3).count();
+        assert!(lost_in(false) > 100, "london loses outside the window: {}", lost_in(false));
+        if faulted {
+            assert_eq!(lost_in(true), 0, "the rate-0 fault should leave no loss in its window");
+            assert_eq!(copies, 0, "the rate-0 duplicate fault should leave no copies");
+        } else {
+            assert!(lost_in(true) > 100, "without the fault: {}", lost_in(true));
+            assert!(copies > 100, "without the fault: {copies} copies");
+        }
+    }
+}
+
+/// Trace rows with their time: (Unix seconds, outcome, on london's WAN
+/// link, copy).
+#[derive(Default)]
+struct Timed {
+    rows: Vec<(i64, &'static str, bool, bool)>,
+}
+
+impl Hooks for Timed {
+    fn wants_trace(&self) -> bool {
+        true
+    }
+
+    fn delivered(&mut self, r: &TraceRow<'_>) {
+        let london = r.wan_links.split(';').any(|l| l == "london");
+        self.rows.push((r.at.as_secs(), r.outcome, london, r.copy));
+    }
 }
 
 /// An urgent change takes the wake-up path: every client applies it within

@@ -574,6 +574,28 @@ pub enum Problem {
         /// The count given.
         count: u32,
     },
+    /// More distinct policies than the simulator's metering tracks.
+    #[error(
+        "the scenario has {count} distinct policies (its [[policy]] ids and those its \
+         [[change]]s create); the simulator tracks at most {max}, one bit each"
+    )]
+    TooManyPolicies {
+        /// Distinct policy ids in the file.
+        count: usize,
+        /// The most the simulator tracks.
+        max: usize,
+    },
+    /// More distinct client platforms than the simulator's metering tracks.
+    #[error(
+        "the scenario's clients run {count} distinct platforms; the simulator tracks at \
+         most {max}, one bit each"
+    )]
+    TooManyPlatforms {
+        /// Distinct platforms among the sites' clients.
+        count: usize,
+        /// The most the simulator tracks.
+        max: usize,
+    },
     /// A laptop absence at least as long as the cycle it repeats in.
     #[error("`off` ({off}) must be shorter than `every` ({every})")]
     AbsenceTooLong {

@@ -349,9 +349,11 @@ pub struct Wan {
     #[serde(default)]
     pub jitter: Span,
     /// Probability that a message is lost; default 0 for the same reason.
+    /// A `loss` fault replaces it within the fault's window.
     #[serde(default)]
     pub loss: Probability,
-    /// Probability that a message is delivered twice; default 0.
+    /// Probability that a message is delivered twice; default 0. A
+    /// `duplicate` fault replaces it.
     #[serde(default)]
     pub duplicate: Probability,
     /// Other traffic sharing the link; default `none`.
@@ -484,9 +486,10 @@ pub enum StatusKind {
 pub enum Fault {
     /// The site's WAN link carries nothing for a time.
     Partition(PartitionFault),
-    /// The site's WAN link loses messages at a rate.
+    /// The site's WAN link loses messages at a rate, in place of its own.
     Loss(LossFault),
-    /// The site's WAN link delivers messages twice at a rate.
+    /// The site's WAN link delivers messages twice at a rate, in place of
+    /// its own.
     Duplicate(DuplicateFault),
     /// A node at the site stops and later restarts.
     Crash(CrashFault),
@@ -532,13 +535,19 @@ pub struct PartitionFault {
     pub to: Time,
 }
 
-/// `kind = "loss"`: extra message loss on the site's WAN link.
+/// `kind = "loss"`: message loss on the site's WAN link at `rate` from
+/// `from` to `to`.
+///
+/// The rate replaces the link's `wan.loss` within the window rather than
+/// adding to it, so that a fault states the link's whole loss there (and
+/// `rate = 0` gives a lossy link a clean spell). Where two loss faults of
+/// one link overlap, the later in the file applies.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LossFault {
     /// The site whose uplink loses messages.
     pub site: String,
-    /// Probability that each message is lost.
+    /// Probability that each message is lost, in place of `wan.loss`.
     pub rate: Probability,
     /// Start; default the start of the run.
     #[serde(default, deserialize_with = "de_opt_time")]
@@ -550,12 +559,16 @@ pub struct LossFault {
 
 /// `kind = "duplicate"`: messages on the site's WAN link are delivered
 /// twice, for the whole run.
+///
+/// Like a loss fault, its rate replaces the link's `wan.duplicate` rather
+/// than adding to it; of two on one link, the later in the file applies.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DuplicateFault {
     /// The site whose uplink duplicates messages.
     pub site: String,
-    /// Probability that each message is delivered twice.
+    /// Probability that each message is delivered twice, in place of
+    /// `wan.duplicate`.
     pub rate: Probability,
 }
 

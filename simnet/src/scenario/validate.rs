@@ -16,6 +16,11 @@ use super::model::{
 use super::{Policy, Scenario, ScenarioDoc, StatusQuery};
 use crate::units::Span;
 
+/// Most distinct policies, and most distinct client platforms, a scenario
+/// may have: the simulator's metering tracks each in one bit of a `u64`
+/// (`MAX_TRACKED` in `metrics.rs`, which must stay equal to this).
+pub(crate) const MAX_TRACKED: usize = 64;
+
 /// Validates `raw` and `faults` read from `doc`.
 pub(crate) fn build(
     doc: &Document<'_>,
@@ -37,6 +42,7 @@ pub(crate) fn build(
         check.changes(raw.change, &raw.policy, &sites, &local_server, &raw.master.site)?;
     check.status_queries(&raw.status_query, &sites)?;
     check.faults(&faults, &sites, &local_server, root)?;
+    check.tracked_counts(&sites, &raw.policy, &changes)?;
 
     Ok(Scenario {
         name: raw.name,
@@ -462,6 +468,51 @@ impl Checker<'_, '_> {
                     }
                 },
             }
+        }
+        Ok(())
+    }
+
+    /// The simulator's metering keeps one bit per policy and per client
+    /// platform in 64-bit masks (`MAX_TRACKED` in `metrics.rs`); a 65th
+    /// would share a bit with the first and silently corrupt propagation
+    /// and staleness, so it is refused here. Policies are counted as the
+    /// metering counts them: the `[[policy]]` ids, then the new ids of
+    /// `[[change]]`s in file order. The error points at the first one too
+    /// many.
+    fn tracked_counts(
+        &self,
+        sites: &[Site],
+        policies: &[Policy],
+        changes: &[Change],
+    ) -> Result<(), ScenarioError> {
+        let mut ids: BTreeSet<&str> = BTreeSet::new();
+        let mut first_over = None;
+        let named = policies.iter().enumerate();
+        let named = named.map(|(i, p)| (key_path!["policy", i, "id"], &p.id));
+        let created = changes.iter().enumerate();
+        let created = created.map(|(i, c)| (key_path!["change", i, "policy"], &c.policy));
+        for (path, id) in named.chain(created) {
+            if ids.insert(id) && ids.len() == MAX_TRACKED + 1 {
+                first_over = Some(path);
+            }
+        }
+        if let Some(path) = first_over {
+            let problem = Problem::TooManyPolicies { count: ids.len(), max: MAX_TRACKED };
+            return Err(self.invalid(&path, problem));
+        }
+
+        let mut platforms: BTreeSet<&str> = BTreeSet::new();
+        let mut first_over = None;
+        for (i, site) in sites.iter().enumerate() {
+            for platform in site.clients.keys() {
+                if platforms.insert(platform) && platforms.len() == MAX_TRACKED + 1 {
+                    first_over = Some(key_path!["site", i, "clients", platform.as_str()]);
+                }
+            }
+        }
+        if let Some(path) = first_over {
+            let problem = Problem::TooManyPlatforms { count: platforms.len(), max: MAX_TRACKED };
+            return Err(self.invalid(&path, problem));
         }
         Ok(())
     }
