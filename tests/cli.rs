@@ -339,7 +339,9 @@ fn run_json_has_the_documented_keys_and_types() {
     let count = |v: &Value| v.is_u64();
     let number = |v: &Value| v.is_number();
     let string = |v: &Value| v.is_string();
-    let expect = |at: &Value, path: &str, keys: &[(&str, &dyn Fn(&Value) -> bool)]| {
+    /// A key and the test its value's JSON type must pass.
+    type Key<'a> = (&'a str, &'a dyn Fn(&Value) -> bool);
+    let expect = |at: &Value, path: &str, keys: &[Key]| {
         assert!(at.is_object(), "`{path}` is an object: {at}");
         for (key, ok) in keys {
             let v = at.get(key).unwrap_or_else(|| panic!("`{path}{key}` is missing"));

@@ -55,8 +55,11 @@ pub(crate) enum Record {
     /// [`Observer::record`]; boxed, being rare and large.
     Observed { at: Time, node: NodeId, client: Option<u32>, o: Box<Observation> },
     /// Any other, rarer call on the observer.
-    Call(Box<dyn FnOnce(&mut Observer, &Plan) + Send>),
+    Call(ObserverCall),
 }
+
+/// A call on the observer, made on the metering thread.
+pub(crate) type ObserverCall = Box<dyn FnOnce(&mut Observer, &Plan) + Send>;
 
 /// Records gathered before a batch goes to the metering thread.
 const BATCH: usize = 4096;

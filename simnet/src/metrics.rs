@@ -24,8 +24,9 @@ use crate::scenario::Scenario;
 /// Largest propagation delay the histogram resolves: 30 days, in ms.
 const MAX_DELAY_MS: u64 = 30 * 86_400 * 1000;
 
-/// Most policies (and platforms) tracked for staleness: one bit each.
-const MAX_TRACKED: usize = 64;
+/// Most policies (and platforms) tracked for staleness: one bit each of a
+/// `u64`; the scenario loader refuses more.
+use crate::scenario::MAX_TRACKED;
 
 /// The utilisation bucket, nanoseconds: one minute, as the issue defines
 /// `peak_utilization`, whatever the scenario's metering bucket.

@@ -45,6 +45,7 @@ pub use model::{
     LocalSettings, LossFault, Master, Offline, PartitionFault, Policy, Site, SkewFault, SkewTarget,
     StatusKind, StatusQuery, Strategy, Wan, Weekday,
 };
+pub(crate) use validate::MAX_TRACKED;
 
 use crate::units::Span;
 use document::{Document, field_names, key_path, nearest};

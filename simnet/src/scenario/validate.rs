@@ -17,8 +17,7 @@ use super::{Policy, Scenario, ScenarioDoc, StatusQuery};
 use crate::units::Span;
 
 /// Most distinct policies, and most distinct client platforms, a scenario
-/// may have: the simulator's metering tracks each in one bit of a `u64`
-/// (`MAX_TRACKED` in `metrics.rs`, which must stay equal to this).
+/// may have: the simulator's metering tracks each in one bit of a `u64`.
 pub(crate) const MAX_TRACKED: usize = 64;
 
 /// Validates `raw` and `faults` read from `doc`.
@@ -473,7 +472,7 @@ impl Checker<'_, '_> {
     }
 
     /// The simulator's metering keeps one bit per policy and per client
-    /// platform in 64-bit masks (`MAX_TRACKED` in `metrics.rs`); a 65th
+    /// platform in 64-bit masks (`MAX_TRACKED`); a 65th
     /// would share a bit with the first and silently corrupt propagation
     /// and staleness, so it is refused here. Policies are counted as the
     /// metering counts them: the `[[policy]]` ids, then the new ids of
