@@ -5,6 +5,7 @@ mod commands;
 mod progress;
 mod report;
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -129,6 +130,11 @@ fn main() -> ExitCode {
 
 /// Quiet by default: warnings only (daemons: their lifecycle at `info`),
 /// unless `-v` or `RUST_LOG` asks for more.
+///
+/// Colour only on a terminal: a daemon's log is usually redirected to a
+/// file (`2> master.log`), which colour codes would clutter. `NO_COLOR`
+/// (non-empty) turns colour off on a terminal too, as tracing's default
+/// would, since `with_ansi` overrides that default.
 fn init_logging(verbose: u8, daemon: bool) {
     let default = match verbose {
         0 if daemon => "info",
@@ -139,5 +145,11 @@ fn init_logging(verbose: u8, daemon: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ansi = std::io::stderr().is_terminal() && !no_color;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -1,5 +1,12 @@
 //! On-demand status queries that fan out to child servers with a deadline
 //! and return what arrived, marking the sites that did not answer.
+//!
+//! A driver that sees connections (the TCP daemons) also tells a server
+//! when a child's connection closes or comes back: a query then stops
+//! waiting for a child known to be unreachable, and new queries do not
+//! wait for it at all. The simulator, whose nodes know nothing of
+//! connections, never does; every child then counts as reachable and a
+//! silent one is marked only at the deadline.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,11 +34,27 @@ pub(crate) struct Pending {
     pub client: Option<ClientDetail>,
 }
 
-/// The queries in flight at one server, numbered by the server itself.
+impl Pending {
+    /// Stops waiting for `child` and marks `below` (the sites below it)
+    /// missing. Returns whether `child` was awaited.
+    pub fn give_up_on(&mut self, child: NodeId, below: Vec<SiteName>) -> bool {
+        let awaited = self.waiting.remove(&child);
+        if awaited {
+            self.missing.extend(below);
+        }
+        awaited
+    }
+}
+
+/// The queries in flight at one server, numbered by the server itself,
+/// and the child servers its driver reported unreachable.
 #[derive(Debug, Default)]
 pub(crate) struct Fanout {
     next: u64,
     pending: BTreeMap<u64, Pending>,
+    /// Children whose connection is down: not asked, marked missing at
+    /// once. Empty unless a driver reports connections.
+    down: BTreeSet<NodeId>,
 }
 
 impl Fanout {
@@ -77,9 +100,46 @@ impl Fanout {
         self.pending.remove(&query)
     }
 
-    /// Forgets every query (a restart loses them).
+    /// Forgets every query and what was known of connections (a restart
+    /// loses both; the driver reports connections again).
     pub fn clear(&mut self) {
         self.pending.clear();
+        self.down.clear();
+    }
+
+    /// `child`'s connection is down. Every query waiting for it stops
+    /// waiting and marks `below` missing; returns, in query order, those
+    /// that no longer await anything.
+    pub fn on_child_down(&mut self, child: NodeId, below: &[SiteName]) -> Vec<Pending> {
+        self.down.insert(child);
+        let mut done = Vec::new();
+        for (query, p) in &mut self.pending {
+            if p.give_up_on(child, below.to_vec()) && p.waiting.is_empty() {
+                done.push(*query);
+            }
+        }
+        done.iter().filter_map(|q| self.pending.remove(q)).collect()
+    }
+
+    /// `child` is reachable again: new queries ask it. Also called for
+    /// every message a server receives, since a message proves it.
+    pub fn on_child_up(&mut self, child: NodeId) {
+        if !self.down.is_empty() {
+            self.down.remove(&child);
+        }
+    }
+
+    /// Takes the children known down out of a query about to start,
+    /// marking the sites below each (`below`) missing at once: a request
+    /// to them could not arrive, so waiting would only delay the answer.
+    pub fn skip_down(&self, p: &mut Pending, below: impl Fn(NodeId) -> Vec<SiteName>) {
+        if self.down.is_empty() {
+            return;
+        }
+        let down: Vec<NodeId> = p.waiting.intersection(&self.down).copied().collect();
+        for child in down {
+            p.give_up_on(child, below(child));
+        }
     }
 }
 

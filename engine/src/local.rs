@@ -332,8 +332,9 @@ impl Local {
 
     /// Restarts after a crash. The policy store, the client table and the
     /// unanswered proposals survive (they are on disk in a real server);
-    /// requests in flight and status queries are forgotten. The driver
-    /// drops the timers of the previous incarnation.
+    /// requests in flight, status queries and which children were reported
+    /// down are forgotten. The driver drops the timers of the previous
+    /// incarnation, and reports connections that are down again.
     pub fn handle_restart(&mut self, now: Time, out: &mut Outbox) {
         self.outstanding = None;
         self.fanout.clear();
@@ -414,8 +415,37 @@ impl Local {
         }
     }
 
+    /// The connection to `peer` closed. When `peer` is a child server, a
+    /// status request from the parent waiting for it stops waiting and
+    /// marks the sites below it missing, answering the parent at once if
+    /// it awaited nothing else; requests arriving afterwards mark them
+    /// missing without asking it, until [`Local::handle_peer_up`] or any
+    /// message from it. Other peers (the parent, clients) are ignored.
+    ///
+    /// Only drivers that see connections call this (the TCP daemons); the
+    /// simulator does not, so there a silent child is marked missing only
+    /// at the deadline.
+    pub fn handle_peer_down(&mut self, _now: Time, peer: NodeId, out: &mut Outbox) {
+        if !self.serving.children.contains_key(&peer) {
+            return;
+        }
+        let below = self.serving.sites_below(peer);
+        for p in self.fanout.on_child_down(peer, &below) {
+            self.finish_query(p, out);
+        }
+    }
+
+    /// The connection to `peer` is up again (authenticated): requests
+    /// arriving from now on ask it again. Only drivers that see
+    /// connections call this.
+    pub fn handle_peer_up(&mut self, _now: Time, peer: NodeId, _out: &mut Outbox) {
+        self.fanout.on_child_up(peer);
+    }
+
     /// Handles a message from a peer.
     pub fn handle_message(&mut self, now: Time, from: NodeId, msg: Message, out: &mut Outbox) {
+        // Any message from a child reported down shows it reachable again.
+        self.fanout.on_child_up(from);
         let from_parent = from == self.cfg.parent;
         match msg {
             // From clients.
@@ -782,21 +812,23 @@ impl Local {
             },
             _ => self.serving.children.keys().copied().collect(),
         };
-        let pending = Pending {
+        let mut pending = Pending {
             reply_to: ReplyTo::Parent { node: self.cfg.parent, query },
             scope: scope.clone(),
-            waiting: targets.clone(),
+            waiting: targets,
             sites: own,
             missing: vec![],
             client,
         };
-        if targets.is_empty() {
+        self.fanout.skip_down(&mut pending, |c| self.serving.sites_below(c));
+        if pending.waiting.is_empty() {
             self.finish_query(pending, out);
             return;
         }
         // The deadline comes from the parent: saturate, whatever its value.
         let left = deadline.0.saturating_sub(now.0).max(0);
         let sub_deadline = Time(now.0.saturating_add(left / 2));
+        let targets = pending.waiting.clone();
         let id = self.fanout.start(pending);
         for child in targets {
             let msg =

@@ -236,6 +236,8 @@ impl Master {
 
     /// Handles a message from a peer.
     pub fn handle_message(&mut self, now: Time, from: NodeId, msg: Message, out: &mut Outbox) {
+        // Any message from a child reported down shows it reachable again.
+        self.fanout.on_child_up(from);
         match msg {
             Message::Sync { req, have, stats } => {
                 if let Some(sites) = self.serving.handle_child_request(from, req, have, stats, out)
@@ -291,6 +293,33 @@ impl Master {
             }
             self.finish_query(p, out);
         }
+    }
+
+    /// The connection to `peer` closed. When `peer` is a child server, a
+    /// current-status query waiting for it stops waiting and marks the
+    /// sites below it missing, answering at once if it awaited nothing
+    /// else; queries started afterwards mark them missing without asking
+    /// it, until [`Master::handle_peer_up`] or any message from it. Other
+    /// peers (clients polling the master directly) are ignored.
+    ///
+    /// Only drivers that see connections call this (the TCP daemons); the
+    /// simulator does not, so there a silent child is marked missing only
+    /// at the deadline.
+    pub fn handle_peer_down(&mut self, _now: Time, peer: NodeId, out: &mut Outbox) {
+        if !self.serving.children.contains_key(&peer) {
+            return;
+        }
+        let below = self.serving.sites_below(peer);
+        for p in self.fanout.on_child_down(peer, &below) {
+            self.finish_query(p, out);
+        }
+    }
+
+    /// The connection to `peer` is up again (authenticated): queries
+    /// started from now on ask it again. Only drivers that see connections
+    /// call this.
+    pub fn handle_peer_up(&mut self, _now: Time, peer: NodeId, _out: &mut Outbox) {
+        self.fanout.on_child_up(peer);
     }
 
     /// An operator changes or creates a policy at the master (block 201).
@@ -381,19 +410,21 @@ impl Master {
             },
             _ => self.serving.children.keys().copied().collect(),
         };
-        let pending = Pending {
+        let mut pending = Pending {
             reply_to: ReplyTo::Operator(query),
             scope: scope.clone(),
-            waiting: targets.clone(),
+            waiting: targets,
             sites,
             missing: vec![],
             client,
         };
-        if targets.is_empty() {
+        self.fanout.skip_down(&mut pending, |c| self.serving.sites_below(c));
+        if pending.waiting.is_empty() {
             self.finish_query(pending, out);
             return;
         }
         let deadline = now + self.cfg.status_deadline;
+        let targets = pending.waiting.clone();
         let id = self.fanout.start(pending);
         for child in targets {
             out.send(child, Message::StatusRequest { query: id, scope: scope.clone(), deadline });

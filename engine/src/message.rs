@@ -103,7 +103,8 @@ pub enum Message {
         query: u64,
         /// Fresh statistics per site of the child's subtree.
         sites: Vec<SiteStats>,
-        /// Sites below the child that did not answer in time.
+        /// Sites below the child that did not answer in time, or whose
+        /// server's connection was down.
         missing: Vec<SiteName>,
         /// A client's latest report, for a client drill-down.
         client: Option<ClientDetail>,

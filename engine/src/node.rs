@@ -15,7 +15,11 @@ use crate::time::Time;
 /// 1. Build the node, then call [`Node::handle_start`] once.
 /// 2. Feed it input as it happens: [`Node::handle_message`] for a message
 ///    from a peer, [`Node::handle_timer`] when a timer it asked for is due.
-///    Operator commands go to the role's own `handle_*` methods.
+///    Operator commands go to the role's own `handle_*` methods. A driver
+///    that sees connections also calls [`Node::handle_peer_down`] when a
+///    peer's connection closes and [`Node::handle_peer_up`] when it is
+///    authenticated again; the simulator, which has no connections, never
+///    does, and every peer then counts as reachable.
 /// 3. After each call, drain the [`Outbox`] with `poll_transmit`,
 ///    `poll_timer` and `poll_observation`, and act on what it holds.
 ///
@@ -55,6 +59,28 @@ impl Node {
             Node::Master(m) => m.handle_message(now, from, msg, out),
             Node::Local(l) => l.handle_message(now, from, msg, out),
             Node::Client(c) => c.handle_message(now, from, msg, out),
+        }
+    }
+
+    /// The connection to `peer` closed: a server stops waiting for that
+    /// child's status reply, and does not ask it again until it is up (see
+    /// [`Master::handle_peer_down`]). A client ignores it. Only drivers
+    /// that see connections call this.
+    pub fn handle_peer_down(&mut self, now: Time, peer: NodeId, out: &mut Outbox) {
+        match self {
+            Node::Master(m) => m.handle_peer_down(now, peer, out),
+            Node::Local(l) => l.handle_peer_down(now, peer, out),
+            Node::Client(_) => {}
+        }
+    }
+
+    /// The connection to `peer` is up again (authenticated). Only drivers
+    /// that see connections call this.
+    pub fn handle_peer_up(&mut self, now: Time, peer: NodeId, out: &mut Outbox) {
+        match self {
+            Node::Master(m) => m.handle_peer_up(now, peer, out),
+            Node::Local(l) => l.handle_peer_up(now, peer, out),
+            Node::Client(_) => {}
         }
     }
 

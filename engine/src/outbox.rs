@@ -97,7 +97,8 @@ pub enum Rejection {
 pub struct StatusAnswer {
     /// Statistics per site that answered (or, historically, were stored).
     pub sites: Vec<SiteStats>,
-    /// Sites that did not answer before the deadline.
+    /// Sites that did not answer before the deadline, or whose server's
+    /// connection the driver reported down.
     pub missing: Vec<SiteName>,
     /// A client's detail, for a client drill-down.
     pub client: Option<ClientDetail>,

@@ -437,7 +437,19 @@ impl Driver {
         if let Node::Local(l) = &self.node {
             self.own_rejected = l.rejected_by_server();
         }
-        self.step(|n, now, out| n.handle_start(now, out), None)
+        self.step(|n, now, out| n.handle_start(now, out), None)?;
+        // No child server is connected yet, and a request to a child that
+        // is not connected is dropped: until a child connects, status
+        // queries mark its sites missing at once rather than wait for it.
+        let children: Vec<NodeId> = match &self.node {
+            Node::Master(m) => m.config().children.keys().copied().collect(),
+            Node::Local(l) => l.config().children.keys().copied().collect(),
+            Node::Client(_) => Vec::new(),
+        };
+        for child in children {
+            self.step(|n, now, out| n.handle_peer_down(now, child, out), None)?;
+        }
+        Ok(())
     }
 
     /// Whether every exchange this node started has been answered and no
@@ -515,14 +527,29 @@ impl Driver {
                 self.count_children();
                 if Some(peer) == self.parent {
                     self.on_parent_up(peer)?;
+                } else if self.is_child_server(peer) {
+                    // Authenticated again: status queries ask it again.
+                    self.step(|n, now, out| n.handle_peer_up(now, peer, out), None)?;
                 }
             }
             Event::Disconnected { peer, conn } => {
-                if self.peers.get(&peer).is_some_and(|l| l.conn == conn) {
-                    self.peers.remove(&peer);
+                // A later session of the same peer already replaced this
+                // one: the peer is up, and this news is stale.
+                if self.peers.get(&peer).is_some_and(|l| l.conn != conn) {
+                    return Ok(());
+                }
+                // Removed here, or already by `enqueue` when its queue
+                // closed or overflowed (which ends the session too).
+                if self.peers.remove(&peer).is_some() {
                     self.count_children();
                     // What was asked of this peer will not be answered.
                     self.awaiting.retain(|(p, _), _| *p != peer);
+                }
+                if self.is_child_server(peer) {
+                    // A status query must not wait its deadline for a
+                    // child that can no longer answer.
+                    info!(peer = %self.peer_name(peer), "child server disconnected");
+                    self.step(|n, now, out| n.handle_peer_down(now, peer, out), None)?;
                 }
             }
             Event::Message { from, msg } => {
@@ -553,6 +580,16 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// Whether `peer` is a server configured below this one (not a client,
+    /// not the parent): the peers whose connections status queries follow.
+    fn is_child_server(&self, peer: NodeId) -> bool {
+        match &self.node {
+            Node::Master(m) => m.config().children.contains_key(&peer),
+            Node::Local(l) => l.config().children.contains_key(&peer),
+            Node::Client(_) => false,
+        }
     }
 
     fn count_children(&self) {
@@ -1149,8 +1186,8 @@ fn status_view(
     if let (Some(c), None, false) = (&client, &a.client, a.missing.is_empty()) {
         let missing: Vec<String> = a.missing.iter().map(|s| s.to_string()).collect();
         return OpResponse::Error(format!(
-            "client `{c}`: no server that answered holds it, and {} did not answer before \
-             the deadline",
+            "client `{c}`: no server that answered holds it, and {} did not answer (not \
+             connected, or silent to the deadline)",
             missing.join(", ")
         ));
     }

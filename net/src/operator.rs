@@ -139,7 +139,8 @@ pub struct StatusView {
     pub kind: String,
     /// Per site.
     pub sites: Vec<SiteRow>,
-    /// Sites that did not answer in time (current status only).
+    /// Sites that did not answer in time, or whose server was not
+    /// connected (current status only).
     pub missing: Vec<String>,
     /// A client's detail.
     pub client: Option<ClientRow>,
@@ -490,7 +491,8 @@ fn render_status(v: &StatusView) -> String {
         &rows,
     );
     if !v.missing.is_empty() {
-        out += &format!("{} site(s) did not answer before the deadline\n", v.missing.len());
+        let n = v.missing.len();
+        out += &format!("{n} site(s) did not answer (not connected, or silent to the deadline)\n");
     }
     out
 }

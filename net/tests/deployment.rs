@@ -141,6 +141,66 @@ async fn current_and_historical_status_with_one_local_down() {
     .await;
 }
 
+/// A local server killed with SIGKILL closes its connection, and the
+/// master follows connections: `status --current` then answers well
+/// before the master's 20 s deadline, with tokyo's figures and london
+/// marked as not answering (a row `NO ANSWER` in the table). Before any
+/// child connected, and again once london's server is back, it answers at
+/// once too; back, london answers again. Without the master following
+/// connections, the query with london killed took the whole deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn current_status_with_a_killed_local_answers_before_the_deadline() {
+    bounded(async {
+        let net = Net::new();
+        let path = net.master_config(&["tokyo", "london"]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = text.replace("status_deadline = \"2s\"", "status_deadline = \"20s\"");
+        assert!(text.contains("\"20s\""), "the master's deadline is set to 20 s");
+        std::fs::write(&path, text).unwrap();
+        let master = net.start_master_from(&path).await;
+        let deadline = Duration::from_secs(20);
+        let current = || OpRequest::Status { current: true, scope: OpScope::All };
+        let timed = || async {
+            let asked = tokio::time::Instant::now();
+            let resp = master.op(current()).await;
+            (resp, asked.elapsed())
+        };
+
+        // No child connected yet: both marked at once, not at the deadline.
+        let (resp, took) = timed().await;
+        assert_eq!(sites(&resp), (vec![], vec!["london".into(), "tokyo".into()]));
+        assert!(took < deadline / 4, "answered after {took:?} with no child connected");
+
+        let tokyo = net.start_local("tokyo", any_port(), master.addr()).await;
+        let _pc = net.start_client("pc1.tokyo", "tokyo", "windows", tokyo.addr()).await;
+        let london_cfg = net.local_config("london", any_port(), master.addr());
+        let log = net.dir().join("london.log");
+        let (mut london, _) = Proc::spawn("local", &london_cfg, &log);
+        let both = || async {
+            sites(&master.op(current()).await) == (vec!["london".into(), "tokyo".into()], vec![])
+        };
+        eventually("both sites answer", both).await;
+
+        london.kill_9();
+        let (resp, took) = timed().await;
+        assert_eq!(sites(&resp), (vec!["tokyo".into()], vec!["london".into()]));
+        assert!(took < deadline / 4, "answered after {took:?} of a {deadline:?} deadline");
+        let table = operator::render(&resp);
+        assert!(table.lines().any(|l| l.starts_with("london") && l.contains("NO ANSWER")));
+        assert!(table.contains("1 site(s) did not answer"), "{table}");
+
+        // Still down: the next query does not wait either.
+        let (resp, took) = timed().await;
+        assert_eq!(sites(&resp).1, ["london"]);
+        assert!(took < deadline / 4, "answered after {took:?} with london still down");
+
+        // Back: once its connection is authenticated, it is asked again.
+        let (_london, _) = Proc::spawn("local", &london_cfg, &log);
+        eventually("london answers again", both).await;
+    })
+    .await;
+}
+
 /// A client whose certificate comes from another CA is refused at the TLS
 /// handshake, and a client of another site is refused by a local server;
 /// neither receives a policy while a legitimate client does.

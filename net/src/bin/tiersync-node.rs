@@ -12,7 +12,10 @@ use tiersync_net::cli::{self, DaemonArgs};
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Colour only on a terminal, and not with `NO_COLOR` set (which
+    // `with_ansi` would otherwise override), as `tiersync` itself does.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !no_color;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)

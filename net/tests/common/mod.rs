@@ -159,7 +159,11 @@ impl Net {
     }
 
     pub async fn start_master(&self, children: &[&str]) -> Node {
-        let cfg = config::load(&self.master_config(children)).unwrap();
+        self.start_master_from(&self.master_config(children)).await
+    }
+
+    pub async fn start_master_from(&self, path: &Path) -> Node {
+        let cfg = config::load(path).unwrap();
         let metrics = Metrics::new();
         let setup = setup::master(&cfg, Clock::wall(), metrics.clone()).unwrap();
         Node::started(setup, metrics).await
