@@ -277,6 +277,19 @@ impl ClientTable {
         self.index.get(client).map(|i| &self.records[i as usize])
     }
 
+    /// Where the index keeps `client`'s position, when it is an array, for
+    /// a driver that warms memory before a report arrives: a reference the
+    /// caller may prefetch without reading (taking it reads nothing).
+    /// `None` for a client outside the array, or a hashed index.
+    pub fn index_hint(&self, client: NodeId) -> Option<&u32> {
+        match &self.index {
+            SlotIndex::Dense { base, slots } => {
+                client.0.checked_sub(*base).and_then(|i| slots.get(i as usize))
+            }
+            SlotIndex::Hashed(_) => None,
+        }
+    }
+
     /// Number of clients known.
     pub fn len(&self) -> usize {
         self.records.len()

@@ -24,8 +24,10 @@ pub fn read_all<T>(value: &T) {
     line(start.wrapping_add(size_of::<T>().saturating_sub(1)));
 }
 
+/// Starts loading the cache line holding address `p`, which need not be
+/// valid: a prefetch never faults.
 #[inline(always)]
-fn line(p: *const u8) {
+pub fn line(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};

@@ -208,11 +208,15 @@ impl NodeState {
 /// How many events ahead [`World::prefetch`] warms memory: far enough for
 /// a cache miss to complete (a few hundred nanoseconds of work), near
 /// enough that the lines are still cached when the event runs.
-const PREFETCH_AHEAD: usize = 6;
+const PREFETCH_AHEAD: usize = 8;
 
 /// How many events ahead [`World::prefetch_deep`] follows pointers held
 /// in the records [`World::prefetch`] warmed a few events before.
-const PREFETCH_DEEP: usize = 3;
+const PREFETCH_DEEP: usize = 4;
+
+/// How many events ahead [`World::prefetch_record`] follows the index
+/// entry [`World::prefetch_deep`] warmed.
+const PREFETCH_RECORD: usize = 2;
 
 /// Runs `scenario` and returns its summary and detail.
 pub fn run(scenario: &Scenario, opts: &RunOptions, hooks: &mut dyn Hooks) -> RunOutput {
@@ -479,6 +483,9 @@ impl<'a> World<'a> {
             if let Some((_, ahead)) = self.queue.peek_in_bucket(PREFETCH_DEEP) {
                 self.prefetch_deep(ahead);
             }
+            if let Some((_, ahead)) = self.queue.peek_in_bucket(PREFETCH_RECORD) {
+                self.prefetch_record(ahead);
+            }
             if self.events >= next_progress {
                 hooks.progress(at);
                 next_progress = self.events + 1_000_000;
@@ -540,28 +547,42 @@ impl<'a> World<'a> {
     }
 
     /// The second step of [`World::prefetch`]: memory reached through the
-    /// records it warmed, now cached: the report a client will resend, and
-    /// the record a local server will overwrite with a client's report.
-    /// Changes no result, only timing.
+    /// records it warmed, now cached, for a client's report timer: the
+    /// report the client will resend, and where its server's index keeps
+    /// the client. Changes no result, only timing.
     fn prefetch_deep(&self, ev: &Event) {
-        match ev {
-            Event::Timer { node, timer: Timer::Report, .. } => {
-                let client = node.0.checked_sub(self.plan.client_base);
-                if let Some(client) = client.and_then(|c| self.clients.get(c as usize))
-                    && let Some(report) = client.last_report()
-                {
-                    prefetch::read(&**report);
-                }
-            }
-            Event::Deliver { from, to, .. }
-                if to.0 != 0 && to.0 < self.plan.client_base && from.0 >= self.plan.client_base =>
-            {
-                if let Some(record) = self.locals[to.0 as usize - 1].clients().get(*from) {
-                    prefetch::read(record);
-                }
-            }
-            _ => {}
+        let Some((client, table)) = self.report_ahead(ev) else { return };
+        if let Some(report) = self.clients[client].last_report() {
+            // The reference counts sit just before the report.
+            let at = Arc::as_ptr(report);
+            prefetch::line(at.cast::<u8>().wrapping_sub(16));
+            prefetch::read_all(&**report);
         }
+        if let Some(entry) = table.index_hint(NodeId(self.plan.client_base + client as u32)) {
+            prefetch::read(entry);
+        }
+    }
+
+    /// The third step: the record the server will overwrite with the
+    /// report, found through the index entry warmed before.
+    fn prefetch_record(&self, ev: &Event) {
+        let Some((client, table)) = self.report_ahead(ev) else { return };
+        if let Some(record) = table.get(NodeId(self.plan.client_base + client as u32)) {
+            prefetch::read(record);
+        }
+    }
+
+    /// For a client's report timer: the client's index and the table of
+    /// client records of the server it reports to.
+    fn report_ahead(&self, ev: &Event) -> Option<(usize, &tiersync_engine::stats::ClientTable)> {
+        let Event::Timer { node, timer: Timer::Report, .. } = ev else { return None };
+        let client = node.0.checked_sub(self.plan.client_base)? as usize;
+        let server = self.clients.get(client)?.profile().server;
+        let table = match server.0 {
+            0 => self.master.clients(),
+            s => self.locals.get(s as usize - 1)?.clients(),
+        };
+        Some((client, table))
     }
 
     #[allow(clippy::too_many_arguments)]
