@@ -28,6 +28,21 @@ use crate::tracehash::TraceHasher;
 pub(crate) enum Record {
     /// [`Observer::count_kind`] and [`Observer::count_sent`].
     Sent { at: Time, from: NodeId, kind: MessageKind, wire: u64, reverse: u64, frame: u64 },
+    /// [`Record::Sent`] and [`Record::Crossing`] of one message's first
+    /// link, in one record (most messages), when the sizes fit 32 bits.
+    SentCrossed {
+        at: Time,
+        from: NodeId,
+        kind: MessageKind,
+        frame: u32,
+        wire: u32,
+        reverse: u32,
+        link: u32,
+        dir: Direction,
+        business: bool,
+        start: Time,
+        busy_ns: u64,
+    },
     /// [`Observer::count_crossing`].
     Crossing {
         link: u32,
@@ -84,7 +99,9 @@ impl Sink {
     fn apply_batch(&mut self, batch: &mut Vec<Record>, pending: &mut VecDeque<Record>) {
         for r in batch.drain(..) {
             match &r {
-                Record::Sent { from: node, .. } | Record::Delivered { to: node, .. } => {
+                Record::Sent { from: node, .. }
+                | Record::SentCrossed { from: node, .. }
+                | Record::Delivered { to: node, .. } => {
                     self.obs.prefetch_node(*node);
                 }
                 _ => {}
@@ -111,6 +128,25 @@ impl Sink {
             Record::Sent { at, from, kind, wire, reverse, frame } => {
                 self.obs.count_kind(kind, wire, reverse, frame);
                 self.obs.count_sent(at, from, wire);
+            }
+            Record::SentCrossed {
+                at,
+                from,
+                kind,
+                frame,
+                wire,
+                reverse,
+                link,
+                dir,
+                business,
+                start,
+                busy_ns,
+            } => {
+                let (wire, reverse) = (u64::from(wire), u64::from(reverse));
+                self.obs.count_kind(kind, wire, reverse, u64::from(frame));
+                self.obs.count_sent(at, from, wire);
+                let link = link as usize;
+                self.obs.count_crossing(link, dir, start, wire, busy_ns, reverse, business);
             }
             Record::Crossing { link, dir, business, at, wire, busy_ns, reverse } => {
                 let link = link as usize;

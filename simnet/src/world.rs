@@ -797,13 +797,12 @@ impl<'a> World<'a> {
         let kind = msg.kind();
         let frame = self.frame_len(from, &msg);
         let (wire, reverse) = self.wire_bytes(from, to, kind, frame);
-        let at = self.now;
-        self.meter.push(Record::Sent { at, from, kind, wire, reverse, frame });
-
         let len = u32::try_from(frame).unwrap_or(u32::MAX);
         let path = &self.plan.paths[self.site(from)][self.site(to)];
         let (first, single_hop) = (path[0], path.len() == 1);
-        let crossed = self.cross(from, to, kind, len, (wire, reverse), 0, first);
+        // The send is counted with the first crossing, in one record.
+        let sent = Some(frame);
+        let crossed = self.cross(from, to, kind, len, (wire, reverse), 0, first, sent);
         let Some((arrive, dup)) = crossed else {
             return;
         };
@@ -836,8 +835,8 @@ impl<'a> World<'a> {
         let kind = self.in_flight.get(msg).kind();
         let bytes = self.wire_bytes(from, to, kind, u64::from(len));
         let h = self.plan.paths[self.site(from)][self.site(to)][usize::from(hop)];
-        let Some((arrive, here)) = self.cross(from, to, kind, len, bytes, usize::from(hop), h)
-        else {
+        let crossed = self.cross(from, to, kind, len, bytes, usize::from(hop), h, None);
+        let Some((arrive, here)) = crossed else {
             self.in_flight.take(msg);
             return;
         };
@@ -877,7 +876,8 @@ impl<'a> World<'a> {
 
     /// Hands a message to hop `hop` of its path, `h`, now and meters it there:
     /// `bytes` on the link's direction (lost or not, once it is sent onto
-    /// it), the reverse bytes back once it crossed. Returns when it reaches
+    /// it), the reverse bytes back once it crossed; with `sent` (the frame
+    /// length, on the first hop) also the sending itself. Returns when it reaches
     /// the far end and, when the link made a copy, how much later the copy
     /// arrives; `None` when the link lost it. A known limit: the ACKs of a
     /// message are counted as it crosses each link, so a message that then
@@ -893,11 +893,16 @@ impl<'a> World<'a> {
         (wire, reverse): (u64, u64),
         hop: usize,
         h: Hop,
+        sent: Option<u64>,
     ) -> Option<(Time, Option<i64>)> {
+        let at = self.now;
         let wan = self.plan.links[h.link].wan;
         let dir = if wan { h.dir } else { self.plan.lan_direction(from, to) };
         match self.links[h.link].transmit(dir, self.now, wire, &mut self.net_rng) {
             Transmission::Lost { reason, start, serialisation } => {
+                if let Some(frame) = sent {
+                    self.meter.push(Record::Sent { at, from, kind, wire, reverse, frame });
+                }
                 self.lost += 1;
                 let partitioned = reason == LossReason::Partition;
                 if !partitioned {
@@ -915,7 +920,6 @@ impl<'a> World<'a> {
                 }
                 if self.trace_on {
                     let hop = u16::try_from(hop).unwrap_or(u16::MAX);
-                    let at = self.now;
                     self.lost_rows.push(LostRow { at, from, to, kind, len, hop, partitioned });
                 }
                 None
@@ -926,16 +930,33 @@ impl<'a> World<'a> {
                 // back; counted, never delaying data.
                 let busy_ns = serialisation.as_nanos() as u64;
                 let link = h.link as u32;
-                let at = start;
-                self.meter.push(Record::Crossing {
-                    link,
-                    dir,
-                    business,
-                    at,
-                    wire,
-                    busy_ns,
-                    reverse,
-                });
+                let small = (u32::try_from(wire).ok(), u32::try_from(reverse).ok());
+                match (sent.map(u32::try_from), small) {
+                    (Some(Ok(frame)), (Some(wire), Some(reverse))) => {
+                        self.meter.push(Record::SentCrossed {
+                            at,
+                            from,
+                            kind,
+                            frame,
+                            wire,
+                            reverse,
+                            link,
+                            dir,
+                            business,
+                            start,
+                            busy_ns,
+                        });
+                    }
+                    _ => {
+                        if let Some(frame) = sent {
+                            self.meter.push(Record::Sent { at, from, kind, wire, reverse, frame });
+                        }
+                        let at = start;
+                        let crossing =
+                            Record::Crossing { link, dir, business, at, wire, busy_ns, reverse };
+                        self.meter.push(crossing);
+                    }
+                }
                 Some((arrive, duplicate_arrive.map(|d| d.0 - arrive.0)))
             }
         }
