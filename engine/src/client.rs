@@ -294,6 +294,11 @@ impl Client {
     /// not applied: the client keeps enforcing its last good revision, counts
     /// the refusal in its next report, and asks again on its next poll.
     ///
+    /// A known limit: only policies carry the master's signature; the
+    /// `removed` list, and what a `full` update leaves out, do not, so a
+    /// dishonest server can make its clients drop a policy (though never
+    /// install one of its own making).
+    ///
     /// A `full` update is the client's whole set: it replaces what is held,
     /// even with older revisions when the client asked for everything (its
     /// server was restored from an older backup). A `full` update older

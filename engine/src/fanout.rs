@@ -72,6 +72,10 @@ impl Fanout {
     /// that very client: a detail in a reply to any other query (a faulty
     /// or hostile child) would otherwise end the fan-out before the other
     /// children answered, and show a client nobody asked for.
+    ///
+    /// A known limit: the sites in a reply are not checked against the
+    /// child's subtree, as statistics uploads are, so a child can answer
+    /// for a site that is not below it.
     pub fn on_reply(
         &mut self,
         from: NodeId,

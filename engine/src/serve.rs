@@ -284,6 +284,11 @@ impl Serving {
     }
 
     /// Keeps the newest statistics per site from a child.
+    ///
+    /// A known limit: "newest" is by the child's own `as_of`, so a child
+    /// that uploads statistics dated in the future keeps its later,
+    /// honestly dated uploads for that site from being stored until that
+    /// time has passed.
     pub fn store_child_stats(&mut self, from: NodeId, sites: &[SiteStats], out: &mut Outbox) {
         let mut stored = Vec::with_capacity(sites.len());
         for s in sites {
