@@ -11,20 +11,24 @@
 //! # Layout
 //!
 //! A calendar queue. Time is cut into buckets of [`BUCKET_NS`] (about one
-//! second); a ring of [`RING`] buckets (about 39 hours) holds the events of
-//! the near future in plain vectors, unsorted. The bucket being consumed is
-//! sorted once, when the clock reaches it; an event pushed into it later
-//! goes to its front when it comes before everything there (a message
-//! arriving a moment from now), and otherwise into a small heap beside it,
-//! the earlier of the two fronts popping first. Events beyond the ring's
-//! horizon wait in a binary heap and move into the ring as the clock
-//! approaches them.
+//! second); a ring of [`RING`] buckets (about 39 hours) holds the events
+//! of the near future in plain vectors: those pushed in key order (nearly
+//! all: timers are set in time order, an interval ahead) appended as they
+//! come, the few others (strays) beside them. When the clock reaches a
+//! bucket, the run is read front to back with a cursor, and its strays
+//! join a small heap beside it. An event pushed into the bucket being consumed
+//! goes into the slot just read when it comes before everything left there
+//! (a message arriving a moment from now), and otherwise into a small heap
+//! beside it, the earlier of the two fronts popping first. Events beyond
+//! the ring's horizon wait in a binary heap and move into the ring as the
+//! clock approaches them.
 //!
-//! Why: a simulated client's timers fire every hour or so, always within the
-//! horizon, so almost every push is an append to a vector and almost every
-//! pop takes the front of a short sorted run. With millions of pending
-//! events a binary heap pays a cache miss per level on every pop; here the
-//! cost per event does not grow with the number pending.
+//! Why: a simulated client's timers fire every hour or so, always within
+//! the horizon, so almost every push is an append to a vector, almost no
+//! bucket needs sorting, and almost every pop takes the front of a short
+//! run. With millions of pending events a binary heap pays a cache miss
+//! per level on every pop; here the cost per event does not grow with the
+//! number pending.
 //!
 //! Events pushed before the first pop wait in a plain vector and are
 //! placed once the first pop fixes where the clock starts: a driver
@@ -36,7 +40,7 @@
 //! allocating, while only buckets that hold events hold memory.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 
 use tiersync_engine::Time;
 
@@ -87,17 +91,29 @@ impl<E> Ord for Far<E> {
 pub struct EventQueue<E> {
     /// Sorted events of every bucket up to and including `cur`, as sorted
     /// when the clock reached the bucket, plus those pushed since that go
-    /// before all of them.
-    current: VecDeque<(Key, E)>,
+    /// before all of them; those before `head` have been popped (events
+    /// are `Copy`, so a popped one is left in place, not moved out).
+    current: Vec<(Key, E)>,
+    /// The next event of `current` to pop.
+    head: usize,
     /// Events pushed into the bucket being consumed after it was sorted
     /// that do not go to the front of `current`: a heap, so that a push
     /// costs a few comparisons, not a shift of everything after it in a
     /// bucket of thousands. [`pop`](Self::pop) takes the earlier of the
     /// two fronts.
     late: BinaryHeap<Reverse<Far<E>>>,
-    /// Unsorted events of buckets `cur + 1 .. cur + RING`, at index
-    /// `bucket mod RING`.
+    /// Events of buckets `cur + 1 .. cur + RING`, at index `bucket mod
+    /// RING`, each in key order: an event pushed at or after the last one
+    /// there is appended, as nearly every timer is (timers are set in time
+    /// order, a fixed interval ahead).
     ring: Vec<Vec<(Key, E)>>,
+    /// Per ring bucket, the events that came before its last one when
+    /// pushed (a message arriving just past a bucket's start), unsorted.
+    /// When the clock reaches the bucket these few go into the `late`
+    /// heap, which merges them with the ordered run as they pop: where
+    /// sorting a run of thousands with a few strays in it would cost a
+    /// full sort.
+    strays: Vec<Vec<(Key, E)>>,
     /// Events held in `ring`.
     in_ring: usize,
     /// Events at or beyond `cur + RING`.
@@ -110,6 +126,9 @@ pub struct EventQueue<E> {
     /// the next bucket that receives its first event, so that buckets do
     /// not grow from nothing each time.
     spare: Vec<(Key, E)>,
+    /// The same for [`EventQueue::strays`]: only buckets holding strays
+    /// hold memory for them.
+    spare_strays: Vec<(Key, E)>,
     /// Events pending in all.
     len: usize,
     /// The sequence number the next push will receive. A `u64` will not wrap:
@@ -125,7 +144,7 @@ fn ring_slot(bucket: i64) -> usize {
     bucket.rem_euclid(RING as i64) as usize
 }
 
-impl<E> EventQueue<E> {
+impl<E: Copy> EventQueue<E> {
     /// An empty queue.
     pub fn new() -> Self {
         Self::with_capacity(0)
@@ -135,14 +154,17 @@ impl<E> EventQueue<E> {
     /// ring's buckets grow as events arrive.
     pub fn with_capacity(_capacity: usize) -> Self {
         EventQueue {
-            current: VecDeque::new(),
+            current: Vec::new(),
+            head: 0,
             late: BinaryHeap::new(),
             ring: (0..RING).map(|_| Vec::new()).collect(),
+            strays: (0..RING).map(|_| Vec::new()).collect(),
             in_ring: 0,
             far: BinaryHeap::new(),
             cur: None,
             before_start: Vec::new(),
             spare: Vec::new(),
+            spare_strays: Vec::new(),
             len: 0,
             next_seq: 0,
         }
@@ -173,17 +195,18 @@ impl<E> EventQueue<E> {
             // moment from now, before the next timer. It then goes to the
             // front of the sorted run (a later push has a larger sequence
             // number, so at an equal time it goes after, into the heap).
-            match self.current.front() {
+            match self.current.get(self.head) {
                 Some(((t, _), _)) if key.0 >= *t => self.late.push(Reverse(Far { key, event })),
-                _ => self.current.push_front((key, event)),
+                // The slot just read takes it; with none read yet the
+                // heap does, which pops it first all the same.
+                _ if self.head > 0 => {
+                    self.head -= 1;
+                    self.current[self.head] = (key, event);
+                }
+                _ => self.late.push(Reverse(Far { key, event })),
             }
         } else if b - cur < RING as i64 {
-            let bucket = &mut self.ring[ring_slot(b)];
-            if bucket.capacity() == 0 {
-                *bucket = std::mem::take(&mut self.spare);
-            }
-            bucket.push((key, event));
-            self.in_ring += 1;
+            self.ring_push(ring_slot(b), key, event);
         } else {
             self.far.push(Reverse(Far { key, event }));
         }
@@ -192,7 +215,7 @@ impl<E> EventQueue<E> {
     /// Removes and returns the earliest event (ties: the first pushed).
     pub fn pop(&mut self) -> Option<(Time, E)> {
         loop {
-            let late_first = match (self.current.front(), self.late.peek()) {
+            let late_first = match (self.current.get(self.head), self.late.peek()) {
                 (Some((key, _)), Some(Reverse(late))) => late.key < *key,
                 (None, Some(_)) => true,
                 _ => false,
@@ -201,7 +224,8 @@ impl<E> EventQueue<E> {
                 self.len -= 1;
                 return Some((Time(key.0), event));
             }
-            if let Some(((t, _), e)) = self.current.pop_front() {
+            if let Some(&((t, _), e)) = self.current.get(self.head) {
+                self.head += 1;
                 self.len -= 1;
                 return Some((Time(t), e));
             }
@@ -209,6 +233,29 @@ impl<E> EventQueue<E> {
                 return None;
             }
             self.advance();
+        }
+    }
+
+    /// Adds an event to ring bucket `slot`, keeping the bucket in key order
+    /// (see [`EventQueue::strays`]).
+    #[inline]
+    fn ring_push(&mut self, slot: usize, key: Key, event: E) {
+        self.in_ring += 1;
+        let bucket = &mut self.ring[slot];
+        match bucket.last() {
+            Some((last, _)) if key < *last => {
+                let strays = &mut self.strays[slot];
+                if strays.capacity() == 0 {
+                    *strays = std::mem::take(&mut self.spare_strays);
+                }
+                strays.push((key, event));
+            }
+            _ => {
+                if bucket.capacity() == 0 {
+                    *bucket = std::mem::take(&mut self.spare);
+                }
+                bucket.push((key, event));
+            }
         }
     }
 
@@ -245,8 +292,7 @@ impl<E> EventQueue<E> {
                     break;
                 }
                 if let Some(Reverse(Far { key, event })) = self.far.pop() {
-                    self.ring[ring_slot(b.max(cur))].push((key, event));
-                    self.in_ring += 1;
+                    self.ring_push(ring_slot(b.max(cur)), key, event);
                 }
             }
 
@@ -256,11 +302,23 @@ impl<E> EventQueue<E> {
                 // bucket that receives its first event; the bucket taken
                 // now is left without one, so that only buckets holding
                 // events hold memory.
-                self.spare = Vec::from(std::mem::take(&mut self.current));
-                let mut run = std::mem::take(&mut self.ring[slot]);
-                self.in_ring -= run.len();
-                run.sort_unstable_by_key(|(k, _)| *k);
-                self.current = VecDeque::from(run);
+                let mut drained = std::mem::take(&mut self.current);
+                drained.clear();
+                self.spare = drained;
+                self.current = std::mem::take(&mut self.ring[slot]);
+                self.head = 0;
+                self.in_ring -= self.current.len();
+
+                // The strays join the heap beside the run, which pops the
+                // earlier of the two fronts: merged as they are popped,
+                // with no copy of the run. The heap is empty here.
+                debug_assert!(self.late.is_empty());
+                let mut strays = std::mem::take(&mut self.strays[slot]);
+                self.in_ring -= strays.len();
+                self.late.extend(strays.drain(..).map(|(key, event)| Reverse(Far { key, event })));
+                if strays.capacity() > self.spare_strays.capacity() {
+                    self.spare_strays = strays;
+                }
                 self.cur = Some(cur);
                 return;
             }
@@ -270,12 +328,12 @@ impl<E> EventQueue<E> {
     /// The time of the earliest event, if any. Scans the ring when the
     /// current bucket is spent, so it is for occasional use, not per event.
     pub fn peek_time(&self) -> Option<Time> {
-        let current_min = self.current.front().map(|(k, _)| k.0);
+        let current_min = self.current.get(self.head).map(|(k, _)| k.0);
         let late_min = self.late.peek().map(|Reverse(f)| f.key.0);
         if let Some(t) = current_min.into_iter().chain(late_min).min() {
             return Some(Time(t));
         }
-        let ring_min = self.ring.iter().flatten().map(|(k, _)| k.0).min();
+        let ring_min = self.ring.iter().chain(&self.strays).flatten().map(|(k, _)| k.0).min();
         let far_min = self.far.peek().map(|Reverse(f)| f.key.0);
         let early_min = self.before_start.iter().map(|(k, _)| k.0).min();
         [ring_min, far_min, early_min].into_iter().flatten().min().map(Time)
@@ -287,7 +345,7 @@ impl<E> EventQueue<E> {
     /// a driver that warms the memory an event will touch a few events
     /// before it runs.
     pub fn peek_in_bucket(&self, n: usize) -> Option<(Time, &E)> {
-        self.current.get(n).map(|((t, _), e)| (Time(*t), e))
+        self.current.get(self.head + n).map(|((t, _), e)| (Time(*t), e))
     }
 
     /// Number of pending events.
@@ -306,7 +364,7 @@ impl<E> EventQueue<E> {
     }
 }
 
-impl<E> Default for EventQueue<E> {
+impl<E: Copy> Default for EventQueue<E> {
     fn default() -> Self {
         Self::new()
     }
