@@ -12,13 +12,14 @@
 //! - [`scenario`], [`units`]: the scenario file format.
 //! - [`build`]: from a scenario to nodes, sites and links.
 //! - [`nodes`]: the engine nodes' configurations, shared with `tiersync replay`.
-//! - [`queue`], [`link`], [`transport`], [`calendar`]: the network.
+//! - [`queue`], [`link`], [`draws`], [`transport`], [`calendar`]: the network.
 //! - [`world`]: the event loop that drives the engine's nodes.
 //! - [`metrics`], [`output`]: what a run measures and reports.
 //! - [`frames`]: application bytes per link and kind, for `tiersync replay`.
 
 pub mod build;
 pub mod calendar;
+pub mod draws;
 pub mod frames;
 pub mod link;
 mod meter;

@@ -17,20 +17,22 @@
 //! # Randomness
 //!
 //! Every call to [`Link::transmit`] takes exactly four 64-bit draws from the
-//! generator it is given, whatever the outcome, and turns them into numbers
+//! stream it is given, whatever the outcome, and turns them into numbers
 //! with the arithmetic in this file rather than a library distribution. So a
 //! change of the loss rate does not shift the jitter of later messages, and an
-//! upgrade of `rand` cannot change a result.
+//! upgrade of `rand` cannot change a result. A link with no jitter, loss or
+//! duplication, whose four numbers would change nothing, lets them go by
+//! unmade ([`Draws::skip`]): the stream is where four draws would leave it.
 
 use std::cell::Cell;
 use std::time::Duration;
 
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tiersync_engine::Time;
 
 use crate::calendar::LocalClock;
+use crate::draws::Draws;
 
 /// Nanoseconds per second, for converting bit counts to transmit time.
 const NANOS_PER_SEC: u128 = 1_000_000_000;
@@ -275,6 +277,10 @@ pub struct Link {
     /// Width of the jitter draw: the jitter in nanoseconds plus one (see
     /// [`Link::draw_jitter`]); 1 when there is no jitter.
     jitter_span: u64,
+    /// Whether a crossing's draws can change its outcome: the link has
+    /// jitter, a loss or duplication rate, or a loss or duplication window.
+    /// When not, [`Link::transmit`] skips them.
+    random: bool,
 }
 
 /// Slots of [`Link`]'s serialisation memo.
@@ -308,7 +314,25 @@ impl Link {
             idle_bps,
             latency_ns,
             jitter_span: jitter_ns + 1,
-        })
+            random: false,
+        }
+        .with_randomness_noted())
+    }
+
+    /// Notes whether the link's draws can change an outcome ([`Link::random`]).
+    fn with_randomness_noted(mut self) -> Link {
+        self.note_randomness();
+        self
+    }
+
+    /// Sets [`Link::random`] from the configuration and fault windows.
+    fn note_randomness(&mut self) {
+        let c = &self.config;
+        self.random = self.jitter_span > 1
+            || c.loss > 0.0
+            || c.duplicate > 0.0
+            || !self.loss_windows.is_empty()
+            || !self.duplicate_windows.is_empty();
     }
 
     /// The link's configuration.
@@ -331,6 +355,7 @@ impl Link {
         check_window(from, to)?;
         check_probability("loss", rate)?;
         self.loss_windows.push(RateWindow { from, to, rate });
+        self.note_randomness();
         Ok(())
     }
 
@@ -346,6 +371,7 @@ impl Link {
         check_window(from, to)?;
         check_probability("duplicate", rate)?;
         self.duplicate_windows.push(RateWindow { from, to, rate });
+        self.note_randomness();
         Ok(())
     }
 
@@ -409,19 +435,29 @@ impl Link {
     /// The message starts when the direction is free (FIFO). Its rate is
     /// fixed when it starts, from the local hour then: a message that
     /// straddles an hour boundary keeps its starting rate.
-    #[inline]
-    pub fn transmit<R: Rng + ?Sized>(
+    #[inline(always)]
+    pub fn transmit(
         &mut self,
         dir: Direction,
         now: Time,
         wire_bytes: u64,
-        rng: &mut R,
+        draws: &mut Draws,
     ) -> Transmission {
         // Draw everything first, so the count never depends on the outcome.
-        let loss_draw = unit_interval(rng.next_u64());
-        let duplicate_draw = unit_interval(rng.next_u64());
-        let jitter = self.draw_jitter_ns(rng.next_u64());
-        let duplicate_jitter = self.draw_jitter_ns(rng.next_u64());
+        // Without jitter, loss or duplication the four draws decide nothing:
+        // they go by unmade, and the numbers below are what they would give
+        // (no draw in [0, 1) is below a rate of 0).
+        let (loss_draw, duplicate_draw, jitter, duplicate_jitter) = if self.random {
+            (
+                unit_interval(draws.next_u64()),
+                unit_interval(draws.next_u64()),
+                self.draw_jitter_ns(draws.next_u64()),
+                self.draw_jitter_ns(draws.next_u64()),
+            )
+        } else {
+            draws.skip(4);
+            (1.0, 1.0, 0, 0)
+        };
 
         // Queue behind earlier messages; a partition takes the message
         // before it touches the line.
@@ -522,6 +558,11 @@ mod tests {
     use rand::SeedableRng;
     use rand_pcg::Pcg64Mcg;
 
+    /// The link's draws from a generator seeded with `seed`.
+    fn draws(seed: u64) -> Draws {
+        Draws::new(Pcg64Mcg::seed_from_u64(seed))
+    }
+
     const MBPS: u64 = 1_000_000;
 
     fn secs(s: f64) -> Time {
@@ -540,7 +581,7 @@ mod tests {
     #[test]
     fn two_big_messages_at_once_queue_fifo() {
         let mut link = Link::new(LinkConfig::new(MBPS, Duration::from_millis(50))).unwrap();
-        let mut rng = Pcg64Mcg::seed_from_u64(7);
+        let mut rng = draws(7);
         // 125 000 bytes = 1 000 000 bits = 1 s at 1 Mbit/s.
         let first = delivered(link.transmit(Direction::Up, secs(0.0), 125_000, &mut rng));
         let second = delivered(link.transmit(Direction::Up, secs(0.0), 125_000, &mut rng));
@@ -559,7 +600,7 @@ mod tests {
         config.clock = LocalClock::for_zone("Asia/Kolkata").unwrap();
         config.background[14] = 0.5;
         let mut link = Link::new(config).unwrap();
-        let mut rng = Pcg64Mcg::seed_from_u64(7);
+        let mut rng = draws(7);
         // 2026-03-02 03:30Z is 09:00 in Kolkata; 08:30Z is 14:00.
         let nine_local = Time::from_secs(1_772_422_200);
         let two_pm_local = nine_local + Duration::from_secs(5 * 3600);
@@ -574,7 +615,7 @@ mod tests {
     fn partition_loses_messages_that_would_start_inside_it() {
         let mut link = Link::new(LinkConfig::new(MBPS, Duration::ZERO)).unwrap();
         link.add_partition(secs(10.0), secs(20.0)).unwrap();
-        let mut rng = Pcg64Mcg::seed_from_u64(7);
+        let mut rng = draws(7);
 
         // Sent inside: lost, and the line stays free.
         let inside = link.transmit(Direction::Up, secs(15.0), 1000, &mut rng);
@@ -599,12 +640,38 @@ mod tests {
         assert_eq!(after.0, secs(20.0));
     }
 
+    /// A crossing of a link without jitter, loss or duplication makes none
+    /// of its four draws, yet leaves the stream where they would: the next
+    /// lossy link draws what it would have drawn after four made draws.
+    #[test]
+    fn a_link_without_randomness_skips_its_draws_exactly() {
+        let mut quiet = Link::new(LinkConfig::new(MBPS, Duration::ZERO)).unwrap();
+        let mut lossy_config = LinkConfig::new(MBPS, Duration::from_millis(5));
+        lossy_config.jitter = Duration::from_millis(3);
+        lossy_config.loss = 0.3;
+        let mut lossy = Link::new(lossy_config).unwrap();
+        let mut twin = lossy.clone();
+
+        let (mut lazy, mut eager) = (draws(5), draws(5));
+        for i in 0..500 {
+            let now = secs(f64::from(i));
+            quiet.transmit(Direction::Up, now, 100, &mut lazy);
+            for _ in 0..4 {
+                eager.next_u64();
+            }
+            let got = lossy.transmit(Direction::Down, now, 100, &mut lazy);
+            let want = twin.transmit(Direction::Down, now, 100, &mut eager);
+            assert_eq!(got, want, "crossing {i}");
+        }
+        assert_eq!(lazy.next_u64(), eager.next_u64());
+    }
+
     #[test]
     fn loss_rate_is_near_the_configured_rate() {
         let mut config = LinkConfig::new(10_000 * MBPS, Duration::ZERO);
         config.loss = 0.1;
         let mut link = Link::new(config).unwrap();
-        let mut rng = Pcg64Mcg::seed_from_u64(2026);
+        let mut rng = draws(2026);
         let draws = 100_000;
         let lost = (0..draws)
             .filter(|&i| {
@@ -625,7 +692,7 @@ mod tests {
         assert_eq!(link.loss_rate_at(secs(0.5)), 0.0);
         assert_eq!(link.loss_rate_at(secs(1.2)), 1.0);
         assert_eq!(link.loss_rate_at(secs(1.7)), 0.0);
-        let mut rng = Pcg64Mcg::seed_from_u64(1);
+        let mut rng = draws(1);
         let dropped = link.transmit(Direction::Up, secs(1.2), 125, &mut rng);
         assert!(matches!(dropped, Transmission::Lost { reason: LossReason::Dropped, .. }));
         // A dropped message was still sent: it used the line for 1 ms.
@@ -638,7 +705,7 @@ mod tests {
         config.jitter = Duration::from_millis(5);
         config.duplicate = 0.5;
         let mut link = Link::new(config).unwrap();
-        let mut rng = Pcg64Mcg::seed_from_u64(3);
+        let mut rng = draws(3);
         let mut duplicates = 0;
         for i in 0..1000 {
             let t = link.transmit(Direction::Down, secs(i as f64), 100, &mut rng);
@@ -656,7 +723,7 @@ mod tests {
         let mut config = LinkConfig::new(1000 * MBPS, Duration::from_millis(30));
         config.jitter = Duration::from_millis(10);
         let mut link = Link::new(config).unwrap();
-        let mut rng = Pcg64Mcg::seed_from_u64(4);
+        let mut rng = draws(4);
         let mut previous_arrival = Time::EPOCH;
         let mut overtaken = 0;
         for i in 0..1000 {
@@ -681,7 +748,7 @@ mod tests {
             config.loss = 0.05;
             config.duplicate = 0.02;
             let mut link = Link::new(config).unwrap();
-            let mut rng = Pcg64Mcg::seed_from_u64(seed);
+            let mut rng = draws(seed);
             (0..2000)
                 .map(|i| {
                     let dir = Direction::ALL[i % 2];

@@ -41,8 +41,9 @@ use tiersync_engine::{
 };
 
 use crate::build::{self, Hop, Plan};
+use crate::draws::Draws;
 use crate::link::{Link, LossReason, Transmission};
-use crate::meter::{Meter, Record};
+use crate::meter::{Delivered, Meter, Record, SentCrossed};
 use crate::metrics::{LinkTraffic, Observer};
 use crate::nodes::{self, INITIAL_PROPOSAL_BASE};
 use crate::output::{RunOutput, RunSummary};
@@ -152,7 +153,8 @@ struct LostRow {
     partitioned: bool,
 }
 
-/// An event in the queue.
+/// An event in the queue: small and `Copy`, as [`EventQueue`] needs.
+#[derive(Clone, Copy)]
 enum Event {
     /// `len` is the frame length, computed once when the message was sent;
     /// `copy` marks a copy made by a link.
@@ -197,6 +199,14 @@ struct NodeState {
     site: u16,
     /// Clock offset, nanoseconds (fault `skew`).
     skew: i64,
+    /// For a client: the address of the report whose frame length is
+    /// `report_len` (0: none), a report [`World::report_pin`] keeps alive
+    /// so that its address cannot be reused by another. Kept here, beside
+    /// what every event of the node reads, rather than in an array of its
+    /// own: one cache line per client event instead of two.
+    report: usize,
+    /// The frame length of the `report` message.
+    report_len: u32,
 }
 
 impl NodeState {
@@ -254,7 +264,8 @@ struct World<'a> {
     out: Outbox,
     /// Whether the run keeps its detail (per-request rows and the like).
     keep_detail: bool,
-    net_rng: Pcg64Mcg,
+    /// The links' random draws ([`crate::draws`]).
+    net_rng: Draws,
     transport: TransportModel,
     /// Wire bytes of recent frame lengths, as `transport` gives them.
     wire_memo: WireMemo,
@@ -266,8 +277,8 @@ struct World<'a> {
     now: Time,
     profiles: Vec<Arc<ClientProfile>>,
     client_profile: Vec<u32>,
-    /// Per client: its last report and that report's frame length.
-    report_len: Vec<Option<(Arc<SecurityReport>, u32)>>,
+    /// Per client: the report whose frame length its [`NodeState`] holds.
+    report_pin: Vec<Option<Arc<SecurityReport>>>,
     /// Per message kind: connection bytes of a client exchange, (in the
     /// message's direction, in the reverse direction).
     conn: [(u64, u64); MessageKind::ALL.len()],
@@ -300,7 +311,11 @@ impl<'a> World<'a> {
 
         let node_count = plan.client_base as usize + clients.len();
         let state: Vec<NodeState> = (0..node_count as u32)
-            .map(|n| NodeState { epoch: 0, up: true, site: 0, skew: 0 }.at(plan.site_of(NodeId(n))))
+            .map(|n| {
+                let st =
+                    NodeState { epoch: 0, up: true, site: 0, skew: 0, report: 0, report_len: 0 };
+                st.at(plan.site_of(NodeId(n)))
+            })
             .collect();
         // The scenario loader validated every link's numbers already.
         let links = plan
@@ -331,7 +346,7 @@ impl<'a> World<'a> {
             in_flight: MessageSlab::default(),
             out: Outbox::new(),
             keep_detail: opts.keep_detail,
-            net_rng: Pcg64Mcg::seed_from_u64(seeds::derive(seed, "network", 0)),
+            net_rng: Draws::new(Pcg64Mcg::seed_from_u64(seeds::derive(seed, "network", 0))),
             transport,
             wire_memo: WireMemo::default(),
             meter,
@@ -339,7 +354,7 @@ impl<'a> World<'a> {
             delivered: 0,
             lost: 0,
             now: sc.start,
-            report_len: vec![None; client_profile.len()],
+            report_pin: vec![None; client_profile.len()],
             profiles,
             client_profile,
             conn,
@@ -540,9 +555,6 @@ impl<'a> World<'a> {
             && let Some(client) = self.clients.get(c as usize)
         {
             prefetch::read_all(client);
-            if let Some(len) = self.report_len.get(c as usize) {
-                prefetch::read(len);
-            }
         }
     }
 
@@ -574,13 +586,17 @@ impl<'a> World<'a> {
 
     /// For a client's report timer: the client's index and the table of
     /// client records of the server it reports to.
+    ///
+    /// The server comes from the plan (the client's site), not from the
+    /// client's profile: reading the profile would wait for the client's
+    /// record, the very miss these steps hide.
     fn report_ahead(&self, ev: &Event) -> Option<(usize, &tiersync_engine::stats::ClientTable)> {
         let Event::Timer { node, timer: Timer::Report, .. } = ev else { return None };
         let client = node.0.checked_sub(self.plan.client_base)? as usize;
-        let server = self.clients.get(client)?.profile().server;
-        let table = match server.0 {
-            0 => self.master.clients(),
-            s => self.locals.get(s as usize - 1)?.clients(),
+        let site = *self.plan.client_site.get(client)?;
+        let table = match self.plan.client_server[usize::from(site)] {
+            build::ServerRef::Master => self.master.clients(),
+            build::ServerRef::Local(l) => self.locals.get(l)?.clients(),
         };
         Some((client, table))
     }
@@ -616,7 +632,7 @@ impl<'a> World<'a> {
             _ => None,
         };
         let at = self.now;
-        self.meter.push(Record::Delivered { at, from, to, kind, heard, len, wire });
+        self.meter.delivered(Delivered { at, from, to, kind, heard, len, wire });
 
         let now = self.node_now(to);
         let idx = to.0 as usize;
@@ -772,21 +788,24 @@ impl<'a> World<'a> {
     ///
     /// A client resends the same shared report while nothing in it changed,
     /// so its length is remembered per client with the report it belongs
-    /// to. The cache holds a reference to that report, so its address
-    /// cannot be reused by another report while the entry stands.
+    /// to, by address; [`World::report_pin`] holds that report, so its
+    /// address cannot be reused by another report while the entry stands.
     fn frame_len(&mut self, from: NodeId, msg: &Message) -> u64 {
         let client = from.0.checked_sub(self.plan.client_base);
         let (Some(c), Message::Report { report }) = (client, msg) else {
             return frame_len_of(msg);
         };
-        let slot = &mut self.report_len[c as usize];
-        if let Some((cached, len)) = slot
-            && Arc::ptr_eq(cached, report)
-        {
-            return u64::from(*len);
+        let address = Arc::as_ptr(report) as usize;
+        let st = &mut self.state[from.0 as usize];
+        if st.report == address {
+            return u64::from(st.report_len);
         }
         let len = frame_len_of(msg);
-        *slot = u32::try_from(len).ok().map(|l| (report.clone(), l));
+        if let Ok(l) = u32::try_from(len) {
+            st.report = address;
+            st.report_len = l;
+            self.report_pin[c as usize] = Some(report.clone());
+        }
         len
     }
 
@@ -933,7 +952,7 @@ impl<'a> World<'a> {
                 let small = (u32::try_from(wire).ok(), u32::try_from(reverse).ok());
                 match (sent.map(u32::try_from), small) {
                     (Some(Ok(frame)), (Some(wire), Some(reverse))) => {
-                        self.meter.push(Record::SentCrossed {
+                        self.meter.sent_crossed(SentCrossed {
                             at,
                             from,
                             kind,
