@@ -9,6 +9,7 @@ use tiersync_simnet::output::RunSummary;
 use tiersync_simnet::scenario::{CrashTarget, Fault, Scenario};
 
 use super::Comparison;
+use super::charts;
 use super::series;
 use super::tables::{self, SUMMARY_COLUMNS};
 use crate::commands::run::{bytes, dur};
@@ -538,16 +539,29 @@ fn sentence(cmp: &Comparison<'_>, stem: &str) -> String {
             let found = fetches()
                 .filter(|f| f.kind == tiersync_simnet::output::FetchKind::Check && f.revisions > 0)
                 .count();
+            let changes = charts::timeline::Timeline::new(cmp).clock_changes();
+            let moved = if changes.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " Where a site's clocks change during the run ({}), its window and \
+                     business hours after the change are an hour away in UTC: the row then \
+                     has two bands, the lower for the days before the change and the upper \
+                     for the days after it.",
+                    charts::timeline::clock_change_text(&changes)
+                )
+            };
             format!(
                 "One UTC day with a row per site: the blue band is the {} local sync window \
-                 placed in UTC with real daylight-saving rules (a lighter edge shows a window \
-                 that moved during the run), the amber outline the site's business hours; \
-                 each dot is one of the tiered run's {} syncs and each triangle one of its {} \
-                 checks between syncs, filled for the {} that brought new policies and so \
-                 carried content over the WAN; a square is a server's first download of the \
-                 whole policy set. Each day of the run has its own height in a row. Syncs \
-                 spread the master's work over several points in 24 hours; checks that find \
-                 content fall wherever a change happens to be made.",
+                 placed in UTC with real daylight-saving rules, the amber outline the site's \
+                 business hours; each dot is one of the tiered run's {} syncs and each \
+                 triangle one of its {} checks between syncs, filled for the {} that brought \
+                 new policies and so carried content over the WAN; a square is a server's \
+                 first download of the whole policy set. Each day of the run has its own \
+                 height in a row, first day at the bottom, and bands are drawn at the heights \
+                 of the days they held on.{moved} Syncs spread the master's work over several \
+                 points in 24 hours; checks that find content fall wherever a change happens \
+                 to be made.",
                 cmp.scenario.local.sync_window, syncs, checks, found
             )
         }
