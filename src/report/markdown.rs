@@ -567,12 +567,19 @@ fn sentence(cmp: &Comparison<'_>, stem: &str) -> String {
         }
         "propagation-cdf" => format!(
             "The share of (change, affected client) pairs applied within a given delay, per \
-             strategy (p50 / p99: {}); a curve that stops below 100% has pairs never applied.",
+             strategy (p50 / p99: {}); a curve that stops below 100% has pairs never applied.{}",
             each(&|s| format!(
                 "{} / {}",
                 dur(s.propagation_seconds.p50),
                 dur(s.propagation_seconds.p99)
-            ))
+            )),
+            if charts::delay::DelayCdf::new(cmp).flat_coincide() {
+                " flat and flat-conditional clients poll on the same schedule and apply a \
+                 change at their first poll after it, so their curves coincide (to within a \
+                 line's width): the dashed orange line lies on the red one."
+            } else {
+                ""
+            }
         ),
         "break-even" => match series::break_even(cmp) {
             Some(b) => format!(
