@@ -517,9 +517,9 @@ fn sentence(cmp: &Comparison<'_>, stem: &str) -> String {
             "For each site's WAN link, the mean share of its capacity used in each hour of \
              the site's local day: grey is the scenario's background load, each line a \
              strategy's own traffic (busier direction), the amber band business hours, \
-             shaded over the background and under the lines; hours without traffic lie on \
-             the floor, marked \"none\". The share of WAN bytes sent in business hours is \
-             {}{}.",
+             shaded over the background and under the lines; {}. The share of WAN bytes \
+             sent in business hours is {}{}.",
+            local_day_floor(cmp),
             each(&|s| format!("{:.0}%", share(s))),
             match check {
                 Some(every) => format!(
@@ -611,6 +611,23 @@ fn sentence(cmp: &Comparison<'_>, stem: &str) -> String {
              lies on the red one.",
             each(&|s| format!("{} messages", thousands(tables::master_messages(s))))
         ),
+    }
+}
+
+/// What chart 2's floor stands for, in words.
+fn local_day_floor(cmp: &Comparison<'_>) -> String {
+    let chart = charts::local_day::LocalDayChart::new(cmp);
+    let axis = chart.axis();
+    let floor = charts::percent_label(axis.floor);
+    if axis.below {
+        format!(
+            "the log axis ends at {floor} of the line, {} powers of ten below the busiest \
+             hour's decade, and hours with less traffic (too little to matter beside the \
+             busiest), hours without any included, lie on that floor, marked \"≤{floor}\"",
+            charts::local_day::DECADES
+        )
+    } else {
+        "hours without traffic lie on the floor, marked \"none\"".to_owned()
     }
 }
 
