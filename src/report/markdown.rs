@@ -575,8 +575,8 @@ fn sentence(cmp: &Comparison<'_>, stem: &str) -> String {
             )),
             if charts::delay::DelayCdf::new(cmp).flat_coincide() {
                 " flat and flat-conditional clients poll on the same schedule and apply a \
-                 change at their first poll after it, so their curves coincide (to within a \
-                 line's width): the dashed orange line lies on the red one."
+                 change at their first poll after it, so their curves all but coincide: the \
+                 dashed orange line lies on the red one."
             } else {
                 ""
             }
