@@ -35,7 +35,7 @@ const ROW_PAD_PX: u32 = 30;
 /// centred on the frame, and a margin.
 const RIGHT_PX: u32 = 48;
 /// Height of the legend under the plot, pixels, without its notes.
-const KEY_PX: u32 = 84;
+const KEY_PX: u32 = 72;
 /// Height of a line of the notes under the legend, pixels.
 const NOTE_LINE_PX: u32 = 20;
 /// Characters in a line of the notes, at most: about the legend's width.
@@ -272,7 +272,7 @@ impl Timeline {
 
     /// Height of the legend and its notes, pixels.
     fn key_px(&self) -> u32 {
-        KEY_PX + NOTE_LINE_PX * self.note_lines().len() as u32 + 16
+        KEY_PX + NOTE_LINE_PX * self.note_lines().len() as u32 + 8
     }
 
     /// The notes under the legend, wrapped in lines.
