@@ -9,6 +9,7 @@ use tiersync_simnet::output::RunSummary;
 use tiersync_simnet::scenario::{CrashTarget, Fault, Scenario};
 
 use super::Comparison;
+use super::charts;
 use super::series;
 use super::tables::{self, SUMMARY_COLUMNS};
 use crate::commands::run::{bytes, dur};
@@ -516,9 +517,9 @@ fn sentence(cmp: &Comparison<'_>, stem: &str) -> String {
             "For each site's WAN link, the mean share of its capacity used in each hour of \
              the site's local day: grey is the scenario's background load, each line a \
              strategy's own traffic (busier direction), the amber band business hours, \
-             shaded over the background and under the lines; hours without traffic lie on \
-             the floor, marked \"none\". The share of WAN bytes sent in business hours is \
-             {}{}.",
+             shaded over the background and under the lines; {}. The share of WAN bytes \
+             sent in business hours is {}{}.",
+            local_day_floor(cmp),
             each(&|s| format!("{:.0}%", share(s))),
             match check {
                 Some(every) => format!(
@@ -538,27 +539,47 @@ fn sentence(cmp: &Comparison<'_>, stem: &str) -> String {
             let found = fetches()
                 .filter(|f| f.kind == tiersync_simnet::output::FetchKind::Check && f.revisions > 0)
                 .count();
+            let changes = charts::timeline::Timeline::new(cmp).clock_changes();
+            let moved = if changes.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " Where a site's clocks change during the run ({}), its window and \
+                     business hours after the change are an hour away in UTC: the row then \
+                     has two bands, the lower for the days before the change and the upper \
+                     for the days after it.",
+                    charts::timeline::clock_change_text(&changes)
+                )
+            };
             format!(
                 "One UTC day with a row per site: the blue band is the {} local sync window \
-                 placed in UTC with real daylight-saving rules (a lighter edge shows a window \
-                 that moved during the run), the amber outline the site's business hours; \
-                 each dot is one of the tiered run's {} syncs and each triangle one of its {} \
-                 checks between syncs, filled for the {} that brought new policies and so \
-                 carried content over the WAN; a square is a server's first download of the \
-                 whole policy set. Each day of the run has its own height in a row. Syncs \
-                 spread the master's work over several points in 24 hours; checks that find \
-                 content fall wherever a change happens to be made.",
+                 placed in UTC with real daylight-saving rules, the amber outline the site's \
+                 business hours; each dot is one of the tiered run's {} syncs and each \
+                 triangle one of its {} checks between syncs, filled for the {} that brought \
+                 new policies and so carried content over the WAN; a square is a server's \
+                 first download of the whole policy set. Each day of the run has its own \
+                 height in a row, first day at the bottom, and bands are drawn at the heights \
+                 of the days they held on.{moved} Syncs spread the master's work over several \
+                 points in 24 hours; checks that find content fall wherever a change happens \
+                 to be made.",
                 cmp.scenario.local.sync_window, syncs, checks, found
             )
         }
         "propagation-cdf" => format!(
             "The share of (change, affected client) pairs applied within a given delay, per \
-             strategy (p50 / p99: {}); a curve that stops below 100% has pairs never applied.",
+             strategy (p50 / p99: {}); a curve that stops below 100% has pairs never applied.{}",
             each(&|s| format!(
                 "{} / {}",
                 dur(s.propagation_seconds.p50),
                 dur(s.propagation_seconds.p99)
-            ))
+            )),
+            if charts::delay::DelayCdf::new(cmp).flat_coincide() {
+                " flat and flat-conditional clients poll on the same schedule and apply a \
+                 change at their first poll after it, so their curves all but coincide: the \
+                 dashed orange line lies on the red one."
+            } else {
+                ""
+            }
         ),
         "break-even" => match series::break_even(cmp) {
             Some(b) => format!(
@@ -590,6 +611,23 @@ fn sentence(cmp: &Comparison<'_>, stem: &str) -> String {
              lies on the red one.",
             each(&|s| format!("{} messages", thousands(tables::master_messages(s))))
         ),
+    }
+}
+
+/// What chart 2's floor stands for, in words.
+fn local_day_floor(cmp: &Comparison<'_>) -> String {
+    let chart = charts::local_day::LocalDayChart::new(cmp);
+    let axis = chart.axis();
+    let floor = charts::percent_label(axis.floor);
+    if axis.below {
+        format!(
+            "the log axis ends at {floor} of the line, {} powers of ten below the busiest \
+             hour's decade, and hours with less traffic (too little to matter beside the \
+             busiest), hours without any included, lie on that floor, marked \"≤{floor}\"",
+            charts::local_day::DECADES
+        )
+    } else {
+        "hours without traffic lie on the floor, marked \"none\"".to_owned()
     }
 }
 

@@ -16,9 +16,9 @@ use crate::report::series::{self, BreakEven};
 /// Grey of the content-only line, the vendor arithmetic.
 const CONTENT: RGBColor = RGBColor(120, 120, 120);
 
-/// Links closer than this on the x axis, pixels, share one label: a
-/// label written upwards is about this thick.
-const LABEL_GAP_PX: i32 = 22;
+/// Links closer than this on the x axis, pixels, share one label: their
+/// thin lines are all but one.
+const LABEL_GAP_PX: i32 = 8;
 
 /// The chart.
 pub struct BreakEvenChart {
@@ -68,6 +68,7 @@ impl Figure for BreakEvenChart {
         let y = LogAxis::bytes(values);
         let mut chart = ChartBuilder::on(&plot)
             .margin(24)
+            .margin_right(40)
             .x_label_area_size(60)
             .y_label_area_size(120)
             .build_cartesian_2d(
@@ -148,44 +149,122 @@ impl Figure for BreakEvenChart {
                     + Rectangle::new([(-7, -7), (7, 7)], blue.filled()),
             ))?;
         }
-        // Labels, written up along each link's thin line. Links closer on
-        // the x axis than a label is thick share one label, so that no two
-        // labels overlap. A label starts above the lower mark, beside the
-        // line, or above the higher one when the marks are too close for
-        // it to fit between them without crossing a mark or a line.
-        let style = font(LABEL_PX - 3);
-        let mut labels = Vec::new();
-        {
-            let px = |n: f64, v: f64| chart.backend_coord(&(n, v));
-            let mut k = 0;
-            while k < links.len() {
-                let x0 = px(links[k].clients_behind as f64, y.floor).0;
-                let group: Vec<_> = links[k..]
-                    .iter()
-                    .take_while(|l| px(l.clients_behind as f64, y.floor).0 - x0 < LABEL_GAP_PX)
-                    .collect();
-                let names: Vec<&str> = group.iter().map(|l| l.site.as_str()).collect();
-                let text = names.join(", ");
-                let marks = |pick: fn(f64, f64) -> f64, start: f64| {
-                    group
-                        .iter()
-                        .map(|l| clip(pick(l.polling_per_day, l.replication_per_day)))
-                        .fold(start, pick)
-                };
-                let (low, high) = (marks(f64::min, f64::INFINITY), marks(f64::max, 0.0));
-                let n = links[k].clients_behind as f64;
-                let (text_px, _) = plot.estimate_text_size(&text, &style)?;
-                let room = px(n, low).1 - px(n, high).1;
-                let at = if room > text_px as i32 + 30 { low } else { high };
-                labels.push(((n, at), text));
-                k += group.len();
+        // Labels, level and as large as the axis labels, each on a flag:
+        // a dark line up from its link's higher mark and across to the
+        // label, on a white backdrop. Links closer on the x axis than
+        // LABEL_GAP_PX share one label. Labels stand in lanes stacked up
+        // from just above the replication marks, right of their line, or
+        // left of it where polling costs less than replication (left of
+        // the crossing, where the polling line runs below the marks) or
+        // near the right edge. Right-hand labels are placed from the
+        // rightmost link leftwards, then left-hand ones the other way, each
+        // in the lowest lane above the flags of the links whose lines its
+        // text lies over, so that no label hides another's flag. A label
+        // that would reach its link's polling mark above it goes above
+        // that mark instead.
+        let style = font(LABEL_PX);
+        let base = plot.get_base_pixel();
+        let px = |n: f64, v: f64| {
+            let (x, y) = chart.backend_coord(&(n, v));
+            (x - base.0, y - base.1)
+        };
+        let (plot_w, _) = plot.dim_in_pixel();
+        let lane_px = LABEL_PX as i32 + 8;
+        let floor_y = links
+            .iter()
+            .map(|l| px(l.clients_behind as f64, clip(l.replication_per_day)).1)
+            .min()
+            .unwrap_or(0)
+            - 12;
+        let mut groups: Vec<Vec<&series::LinkCost>> = Vec::new();
+        for &l in &links {
+            let x = px(l.clients_behind as f64, y.floor).0;
+            match groups.last_mut() {
+                Some(g) if x - px(g[0].clients_behind as f64, y.floor).0 < LABEL_GAP_PX => {
+                    g.push(l)
+                }
+                _ => groups.push(vec![l]),
             }
         }
-        let rotated = style.transform(FontTransform::Rotate270);
-        for (at, text) in labels {
-            chart.draw_series(std::iter::once(
-                EmptyElement::at(at) + Text::new(text, (3, -14), rotated.clone()),
-            ))?;
+        struct Label {
+            text: String,
+            line_x: i32,
+            /// The heights of the group's marks, pixels: its flag starts at
+            /// the top of the highest mark below the label.
+            marks: Vec<i32>,
+            /// The polling mark, when it is above the lanes.
+            ceiling: Option<i32>,
+            size: (i32, i32),
+            right: bool,
+        }
+        let mut labels = Vec::new();
+        for group in &groups {
+            let names: Vec<&str> = group.iter().map(|l| l.site.as_str()).collect();
+            let text = names.join(", ");
+            let (w, h) = plot.estimate_text_size(&text, &style)?;
+            let (w, h) = (w as i32, h as i32);
+            let line_x = px(group[0].clients_behind as f64, y.floor).0;
+            let mark = |l: &series::LinkCost| {
+                let n = l.clients_behind as f64;
+                (px(n, clip(l.polling_per_day)).1, px(n, clip(l.replication_per_day)).1)
+            };
+            let poll_y = group.iter().map(|l| mark(l).0).min().unwrap_or(floor_y);
+            let cheaper_polling = group.iter().all(|l| l.polling_per_day < l.replication_per_day);
+            let fits_right = line_x + 12 + w < plot_w as i32 - 4;
+            labels.push(Label {
+                text,
+                line_x,
+                marks: group.iter().flat_map(|l| [mark(l).0, mark(l).1]).collect(),
+                ceiling: (poll_y < floor_y).then_some(poll_y + 12),
+                size: (w, h),
+                right: fits_right && !cheaper_polling,
+            });
+        }
+        let order: Vec<usize> = (0..labels.len())
+            .rev()
+            .filter(|i| labels[*i].right)
+            .chain((0..labels.len()).filter(|i| !labels[*i].right))
+            .collect();
+        // (line x, lane) of the flags placed in lanes, and every box.
+        let mut lanes: Vec<(i32, i32)> = Vec::new();
+        let mut boxes: Vec<(i32, i32, i32, i32)> = Vec::new();
+        let hits = |boxes: &[(i32, i32, i32, i32)], b: (i32, i32, i32, i32)| {
+            boxes.iter().any(|o| b.0 < o.2 + 6 && b.2 + 6 > o.0 && b.1 < o.3 + 2 && b.3 + 2 > o.1)
+        };
+        for i in order {
+            let l = &labels[i];
+            let (w, h) = l.size;
+            let left = if l.right { l.line_x + 12 } else { l.line_x - 12 - w };
+            let mut lane = lanes
+                .iter()
+                .filter(|(x, _)| *x >= left - 8 && *x <= left + w + 8)
+                .map(|(_, lane)| lane + 1)
+                .max()
+                .unwrap_or(0);
+            let at = |lane: i32| {
+                let bottom = floor_y - lane * lane_px;
+                (left, bottom - h, left + w, bottom)
+            };
+            while hits(&boxes, at(lane)) {
+                lane += 1;
+            }
+            let mut b = at(lane);
+            if l.ceiling.is_some_and(|c| b.1 < c) {
+                // No room below the polling mark: above it.
+                let top = l.ceiling.unwrap_or(0) - 26;
+                b = (left, top - h, left + w, top);
+            } else {
+                lanes.push((l.line_x, lane));
+            }
+            boxes.push(b);
+            let mid = (b.1 + b.3) / 2;
+            let edge = if l.right { b.0 - 3 } else { b.2 + 3 };
+            let start = l.marks.iter().copied().filter(|m| *m > b.3).min().unwrap_or(b.3 + 8) - 8;
+            let flag = [(l.line_x, start), (l.line_x, mid), (edge, mid)];
+            plot.draw(&PathElement::new(flag, RGBColor(80, 80, 80).stroke_width(2)))?;
+            let backdrop = [(b.0 - 3, b.1 - 2), (b.2 + 3, b.3 + 2)];
+            plot.draw(&Rectangle::new(backdrop, RGBAColor(255, 255, 255, 0.85).filled()))?;
+            plot.draw(&Text::new(l.text.clone(), (b.0, b.1), style.clone()))?;
         }
 
         let items = [

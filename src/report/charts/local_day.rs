@@ -8,10 +8,16 @@ use super::{AXIS_PX, DrawResult, Figure, LABEL_PX, LogAxis, Mark, TITLE_PX, font
 use crate::report::Comparison;
 use crate::report::series::{self, LocalDay};
 
-/// Lowest floor of the share axis, 10⁻¹⁰ of the line: a few hundred
-/// bytes a day on a fast link. Below that a strategy's traffic is nil for
-/// any practical purpose, and a log axis needs a floor.
-const MIN_FLOOR: f64 = 1e-10;
+/// Decades the share axis spans at most below the decade of the largest
+/// share drawn (background included): six, from 100% down to 0.0001% of
+/// the line when the busiest hour is over 10%. Traffic a millionth of the
+/// busiest hour's is nil beside it; a deeper axis would spend the panel's
+/// height on it and crowd the labels.
+pub const DECADES: i32 = 6;
+
+/// The highest floor of the share axis, 0.01% of the line, so that an
+/// axis spans four decades at least.
+const MAX_FLOOR: f64 = 1e-4;
 
 /// The business-hours band: a translucent amber over everything, with an
 /// edge, so that it shows above the background load it lies on.
@@ -21,7 +27,7 @@ const BAND_EDGE: RGBColor = RGBColor(191, 144, 0);
 /// The background load's grey.
 const BACKGROUND: RGBColor = RGBColor(185, 185, 185);
 
-/// Panels per row.
+/// Panels per row at most.
 const COLUMNS: usize = 3;
 
 /// One site's panel.
@@ -73,9 +79,16 @@ impl LocalDayChart {
         let shares =
             panels.iter().flat_map(|p| p.lines.iter().flat_map(|(_, v)| v.iter().copied()));
         let mut axis = LogAxis::share(shares);
-        if axis.floor < MIN_FLOOR || axis.floor > 1e-4 {
-            axis = LogAxis::share([axis.floor.clamp(MIN_FLOOR * 10.0, 1e-3)]);
+        if axis.floor > MAX_FLOOR {
+            axis = LogAxis::share([MAX_FLOOR * 10.0]);
         }
+        let highest = panels
+            .iter()
+            .flat_map(|p| p.background.iter().chain(p.lines.iter().flat_map(|(_, v)| v.iter())))
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max);
+        let axis = axis.deepest(highest, DECADES);
         LocalDayChart {
             axis,
             title: format!(
@@ -87,8 +100,19 @@ impl LocalDayChart {
         }
     }
 
+    /// The share axis every panel shares.
+    pub fn axis(&self) -> &LogAxis {
+        &self.axis
+    }
+
+    /// Panels per row: up to [`COLUMNS`], fewer when there are fewer
+    /// sites, so that no column is left empty.
+    fn columns(&self) -> usize {
+        self.panels.len().clamp(1, COLUMNS)
+    }
+
     fn rows(&self) -> usize {
-        self.panels.len().div_ceil(COLUMNS).max(1)
+        self.panels.len().div_ceil(self.columns()).max(1)
     }
 }
 
@@ -101,7 +125,7 @@ impl Figure for LocalDayChart {
         let root = root.margin(10, 0, 0, 0).titled(&self.title, font(TITLE_PX))?;
         let (legend_area, grid) = root.split_vertically(50);
         self.draw_legend(&legend_area)?;
-        let cells = grid.split_evenly((self.rows(), COLUMNS));
+        let cells = grid.split_evenly((self.rows(), self.columns()));
         for (panel, cell) in self.panels.iter().zip(cells.iter()) {
             self.draw_panel(panel, cell)?;
         }

@@ -214,6 +214,9 @@ pub struct LogAxis {
     pub floor: f64,
     /// Whether the floor stands for zero.
     pub zeros: bool,
+    /// Whether the floor also stands for positive values below it, drawn
+    /// on it (see [`LogAxis::deepest`]); labelled "≤" the floor.
+    pub below: bool,
     /// The top: the first tick at or above twice the largest value, so
     /// the largest is never on the frame.
     pub top: f64,
@@ -242,6 +245,7 @@ impl LogAxis {
         let last = last.max(floor_at + 2).min(ticks.len() - 1);
         LogAxis {
             zeros,
+            below: false,
             floor: ticks[floor_at],
             top: ticks[last],
             ticks: ticks[floor_at..=last].to_vec(),
@@ -270,14 +274,46 @@ impl LogAxis {
         axis
     }
 
+    /// The axis no deeper than `decades` powers of ten below the one at
+    /// or above `highest` (the largest value drawn, which may be larger
+    /// than those the axis was made for): a floor further down would
+    /// spend the height on values too small to matter beside the largest.
+    /// Values below the raised floor are drawn on it, and its label says
+    /// "≤" it.
+    pub fn deepest(mut self, highest: f64, decades: i32) -> LogAxis {
+        if !(highest > 0.0 && highest.is_finite()) {
+            return self;
+        }
+        let limit = 10f64.powi(highest.log10().ceil() as i32 - decades);
+        if self.floor < limit * (1.0 - 1e-9) {
+            self.floor = limit;
+            self.below = true;
+            self.ticks.retain(|t| *t >= limit * (1.0 - 1e-9));
+        }
+        self
+    }
+
     /// `v` as drawn: zeros and anything below the floor on the floor.
     pub fn clamp(&self, v: f64) -> f64 {
         v.max(self.floor)
     }
 
-    /// The label of tick `v`: "none" on the floor, `label(v)` elsewhere.
+    /// Whether `v` is the floor.
+    pub fn is_floor(&self, v: f64) -> bool {
+        (v / self.floor - 1.0).abs() < 1e-6
+    }
+
+    /// The label of tick `v`: "none" on a floor that stands for zero,
+    /// "≤" and `label(v)` on one that stands for smaller values too,
+    /// `label(v)` elsewhere.
     pub fn label(&self, v: f64, label: fn(f64) -> String) -> String {
-        if self.zeros && (v / self.floor - 1.0).abs() < 1e-6 { "none".to_owned() } else { label(v) }
+        if self.below && self.is_floor(v) {
+            format!("≤{}", label(v))
+        } else if self.zeros && self.is_floor(v) {
+            "none".to_owned()
+        } else {
+            label(v)
+        }
     }
 }
 
@@ -527,6 +563,16 @@ mod tests {
         assert!(axis.ticks.windows(2).all(|w| w[0] < w[1]));
         let counts = LogAxis::count([0.0, 1.0, 20_000.0]);
         assert_eq!((counts.floor, counts.top), (0.1, 100_000.0));
+        let shares = LogAxis::share([0.0, 1e-9, 0.3]);
+        assert_eq!(shares.floor, 1e-10);
+        let shallow = shares.deepest(0.6, 6);
+        assert_eq!((shallow.floor, shallow.below), (1e-6, true));
+        assert_eq!(shallow.ticks.first(), Some(&1e-6));
+        assert_eq!(shallow.label(1e-6, percent_label), "≤0.0001%");
+        assert_eq!(shallow.label(1e-5, percent_label), "0.001%");
+        let kept = LogAxis::share([0.0, 1e-3]).deepest(0.6, 6);
+        assert_eq!((kept.floor, kept.below), (1e-4, false), "{kept:?}");
+        assert_eq!(kept.label(1e-4, percent_label), "none");
         let positive = LogAxis::bytes([300.0, 5000.0]);
         assert_eq!(positive.floor, 100.0, "without zeros the floor is a value's tick");
         assert_eq!(positive.label(positive.floor, bytes_label), "100 B");

@@ -42,9 +42,11 @@ impl Figure for TradeOff {
         let ys =
             self.points.iter().flat_map(|p| [pad(p.p99_seconds, 0.5), pad(p.p99_seconds, 2.0)]);
         let (y_lo, y_hi, ticks) = super::time_axis(ys);
+        // The title over the whole chart, centred on it, then the plot
+        // and the legend column beside it.
+        let root = root.margin(12, 0, 0, 0).titled(&self.title, font(TITLE_PX - 4))?;
         let (plot, key) = root.split_horizontally(root.dim_in_pixel().0 - 250);
         let mut chart = ChartBuilder::on(&plot)
-            .caption(&self.title, font(TITLE_PX - 4))
             .margin(24)
             .x_label_area_size(60)
             .y_label_area_size(110)
@@ -72,7 +74,7 @@ impl Figure for TradeOff {
             chart.draw_series(std::iter::once(Circle::new(at(p), 7, color.filled())))?;
         }
         let style = font(LABEL_PX - 3);
-        let mut taken: Vec<(i32, i32, i32, i32)> = self
+        let taken: Vec<(i32, i32, i32, i32)> = self
             .points
             .iter()
             .map(|p| {
@@ -81,8 +83,15 @@ impl Figure for TradeOff {
             })
             .collect();
         let (width, height) = plot.dim_in_pixel();
+        // Backend pixels to the plot's own, which `plot.draw` takes.
+        let base = plot.get_base_pixel();
+        let mut taken: Vec<(i32, i32, i32, i32)> = taken
+            .into_iter()
+            .map(|(a, b, c, d)| (a - base.0, b - base.1, c - base.0, d - base.1))
+            .collect();
         for p in &self.points {
             let (px, py) = chart.backend_coord(&at(p));
+            let (px, py) = (px - base.0, py - base.1);
             let (w, h) = plot.estimate_text_size(&p.label, &style)?;
             let (w, h) = (w as i32, h as i32);
             let candidates = [
