@@ -93,6 +93,8 @@ pub fn master(
         secret,
     );
     mcfg.status_deadline = cfg.status_deadline;
+    mcfg.stale_after = cfg.stale_after;
+    mcfg.log_keep = cfg.log_keep;
 
     // Restore from the store, and refuse a signing key that did not sign
     // what the store holds: every verifier would refuse what it serves.
@@ -158,11 +160,16 @@ pub fn local(
     lcfg.sync_window = cfg.sync_window;
     lcfg.policy_check = cfg.policy_check;
     if !cfg.checks_in_business_hours {
-        lcfg.check_quiet = Some(tiersync_engine::schedule::QuietHours::OFFICE);
+        lcfg.check_quiet = Some(cfg.business_hours.quiet_hours());
     }
-    if let Some(t) = cfg.request_timeout {
-        lcfg.request_timeout = t;
-    }
+    lcfg.request_timeout = cfg.retry;
+    lcfg.stale_after = cfg.stale_after;
+    lcfg.log_keep = cfg.log_keep;
+    let mut client_sites: Vec<String> =
+        std::iter::once(&cfg.site).chain(&cfg.sites).cloned().collect();
+    client_sites.sort();
+    client_sites.dedup();
+    lcfg.clients.sites = client_sites.iter().map(|s| Name::new(s)).collect();
     lcfg.children = cfg.children.iter().map(|c| (node_id(&c.name), Name::new(&c.site))).collect();
     // A fresh server fetches within seconds of reaching its parent (the
     // driver asks on every connection); the splay only spreads restarts.
@@ -188,7 +195,7 @@ pub fn local(
     }
     let access = Access {
         children: cfg.children.iter().map(|c| c.name.clone()).collect(),
-        client_sites: vec![cfg.site.clone()],
+        client_sites,
         ..Access::default()
     };
     let parent =
@@ -224,14 +231,12 @@ pub fn client(
         poll: cfg.poll,
         splay: cfg.splay,
         status_every: cfg.status_every,
-        // A real client would describe its installed software here; this
-        // reference client reports only its operating system family.
-        inventory: Blob::from_bytes(format!("os={}", std::env::consts::OS).into_bytes()),
-        engine_version: 1,
+        inventory: inventory(cfg),
+        engine_version: cfg.engine_version,
         // No scanner runs here, so no threats are invented.
         threat_rate: 0.0,
-        scan_every: Duration::from_secs(86_400),
-        wake_splay: Duration::from_secs(30),
+        scan_every: cfg.scan_every,
+        wake_splay: cfg.wake_splay,
         verifier,
     });
     let store = Store::open(&cfg.data_dir, Role::Client, &cfg.name)?;
@@ -258,4 +263,19 @@ pub fn client(
         seed,
         fetch_on_connect: true,
     })
+}
+
+/// The inventory a client reports. A real client would describe its
+/// installed software here; this reference client describes only its
+/// operating system family (`os=linux`), padded with filler bytes or cut to
+/// `inventory` bytes when the configuration gives a size.
+pub fn inventory(cfg: &ClientConfigFile) -> Blob {
+    let mut bytes = format!("os={}", std::env::consts::OS).into_bytes();
+    if let Some(size) = cfg.inventory {
+        let pad = size.saturating_sub(bytes.len());
+        let seed = u64::from(node_id(&cfg.name).0);
+        bytes.extend_from_slice(Blob::filler(pad, seed).as_bytes());
+        bytes.truncate(size);
+    }
+    Blob::from_bytes(bytes)
 }
