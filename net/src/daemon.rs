@@ -36,7 +36,7 @@ use tracing::{debug, error, info, trace, warn};
 
 use crate::clock::{Clock, monotonic};
 use crate::config::Transport;
-use crate::conn::{self, Access, ConnCtx, Event, Outgoing, ParentLink};
+use crate::conn::{self, Access, CertifiedSites, ConnCtx, Event, Outgoing, ParentLink};
 use crate::ids::node_id;
 use crate::metrics::Metrics;
 use crate::operator::{
@@ -111,6 +111,17 @@ pub enum Persist {
     },
 }
 
+impl Persist {
+    /// The store, whatever the role.
+    fn store_mut(&mut self) -> &mut Store {
+        match self {
+            Persist::Master { store, .. }
+            | Persist::Local { store, .. }
+            | Persist::Client { store, .. } => store,
+        }
+    }
+}
+
 /// Everything a daemon runs with.
 #[derive(Debug)]
 pub struct NodeSetup {
@@ -132,6 +143,16 @@ pub struct NodeSetup {
     pub metrics: Arc<Metrics>,
     /// Names of known peers, for logs and counters.
     pub names: BTreeMap<NodeId, String>,
+    /// The name each node id is bound to, as committed in the store: this
+    /// node's own, its parent's and children's from the configuration, and
+    /// every peer's admitted since the store was made. A peer whose name
+    /// maps to an id bound to another name (two names, one 32-bit hash) is
+    /// refused, so that it cannot overwrite the other's state.
+    pub bindings: BTreeMap<NodeId, String>,
+    /// The site in each admitted client's certificate, which the engine's
+    /// admission check of this node reads; `None` when the node has no
+    /// such check (`tiersync replay`).
+    pub cert_sites: Option<Arc<CertifiedSites>>,
     /// Seed of the reconnection jitter.
     pub seed: u64,
     /// Whether a child asks its parent for news as soon as it connects (a
@@ -378,6 +399,8 @@ struct Driver {
     timer_seq: u64,
     peers: BTreeMap<NodeId, Link>,
     names: BTreeMap<NodeId, String>,
+    bindings: BTreeMap<NodeId, String>,
+    cert_sites: Option<Arc<CertifiedSites>>,
     parent: Option<NodeId>,
     parent_queue: VecDeque<Outgoing>,
     parent_queue_bytes: usize,
@@ -409,6 +432,8 @@ impl Driver {
             timer_seq: 0,
             peers: BTreeMap::new(),
             names: s.names,
+            bindings: s.bindings,
+            cert_sites: s.cert_sites,
             parent: s.parent.map(|(l, _)| l.id),
             parent_queue: VecDeque::new(),
             parent_queue_bytes: 0,
@@ -571,6 +596,14 @@ impl Driver {
                 let hint = matches!(msg, Message::Report { .. }).then_some(from);
                 self.step(|n, now, out| n.handle_message(now, from, msg, out), hint)?;
             }
+            Event::Admit { peer, identity, reply } => {
+                let verdict = if stopping {
+                    Err("the daemon is stopping".to_string())
+                } else {
+                    self.admit(peer, &identity)?
+                };
+                let _ = reply.send(verdict);
+            }
             Event::Operator { req, reply } => {
                 if stopping {
                     let _ = reply.send(OpResponse::Error("the daemon is stopping".into()));
@@ -580,6 +613,37 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// Admits a peer that passed the certificate checks, unless its node id
+    /// is bound to another name. A new binding is committed before the
+    /// answer, so that it holds after a restart; a refusal changes nothing.
+    fn admit(
+        &mut self,
+        peer: NodeId,
+        identity: &crate::ids::PeerIdentity,
+    ) -> Result<Result<(), String>, DaemonError> {
+        let name = &identity.name;
+        match self.bindings.get(&peer) {
+            Some(bound) if bound != name => {
+                return Ok(Err(format!(
+                    "node-id collision: `{name}` maps to node id {peer}, which this server \
+                     already knows as `{bound}`; the two would overwrite each other's state, \
+                     so `{name}` is refused until one of them is renamed"
+                )));
+            }
+            Some(_) => {}
+            None => {
+                self.persist.store_mut().bind_node_name(peer, name)?;
+                self.bindings.insert(peer, name.clone());
+            }
+        }
+        if let (Some(table), crate::ids::Role::Client, Some(site)) =
+            (&self.cert_sites, identity.role, &identity.site)
+        {
+            table.record(peer, name, site);
+        }
+        Ok(Ok(()))
     }
 
     /// Whether `peer` is a server configured below this one (not a client,
