@@ -1082,6 +1082,7 @@ impl Driver {
 
         // With --platform, the parameters are that platform's overlay; the
         // other platforms' overlays are kept.
+        let platform_only = platform.is_some();
         if let Some(p) = platform {
             let mut overlays = spec.map(|s| s.platform_params).unwrap_or_default();
             if let Some(params) = change.params.take() {
@@ -1110,9 +1111,9 @@ impl Driver {
                         proposal,
                         node: self.name.clone(),
                     }),
-                    Some(Err(code)) => OpResponse::Error(format!(
-                        "refused ({code:?}): a new policy needs `platforms` in its file"
-                    )),
+                    Some(Err(code)) => {
+                        OpResponse::Error(refusal_text(code, &policy, platform_only))
+                    }
                     None => OpResponse::Error("not a master".into()),
                 })
             }
@@ -1200,6 +1201,42 @@ impl Driver {
     }
 }
 
+/// Why the master refused an operator's `policy set` for `policy`, in
+/// words: each refusal code the engine can give, with what to do about it.
+/// `platform_only` says the change came with `--platform`, whose file is
+/// only an overlay of an existing policy.
+fn refusal_text(code: ErrorCode, policy: &str, platform_only: bool) -> String {
+    let why = match code {
+        ErrorCode::UnknownPolicy if platform_only => format!(
+            "there is no policy `{policy}` yet, and `--platform` only adds an overlay to an \
+             existing one: create it first with a file that lists `platforms`"
+        ),
+        ErrorCode::UnknownPolicy => format!(
+            "there is no policy `{policy}` yet, and a new policy needs `platforms` in its file"
+        ),
+        ErrorCode::UnknownPeer => "this operator's node is not one the master accepts \
+            changes from"
+            .to_string(),
+        ErrorCode::RevisionFromFuture => {
+            "the change names a revision the master has not reached".to_string()
+        }
+        ErrorCode::UnknownClient => "the change names a client no server holds".to_string(),
+        ErrorCode::UnknownSite => {
+            "the change names a site that is not in the deployment".to_string()
+        }
+        ErrorCode::WrongSite => "the change is for a site this server does not serve".to_string(),
+        ErrorCode::Unexpected => "the master does not take this change here".to_string(),
+        ErrorCode::UnsupportedVersion => {
+            "the change uses a protocol version the master does not speak".to_string()
+        }
+        ErrorCode::BadFrame => "the change could not be decoded".to_string(),
+        ErrorCode::UnknownPlatform => {
+            "the change names a platform the master does not serve".to_string()
+        }
+    };
+    format!("refused ({code:?}): {why}")
+}
+
 fn summary(p: &tiersync_engine::policy::SignedPolicy) -> PolicySummary {
     let r = &p.record;
     PolicySummary {
@@ -1271,4 +1308,27 @@ fn status_view(
         missing: a.missing.iter().map(|s| s.to_string()).collect(),
         client,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each code the master can refuse `policy set` with is reported with
+    /// its own reason, and only a missing policy is blamed on `platforms`.
+    #[test]
+    fn each_refusal_of_policy_set_says_its_own_reason() {
+        let texts: Vec<String> =
+            ErrorCode::ALL.iter().map(|c| refusal_text(*c, "antivirus", false)).collect();
+        for (code, text) in ErrorCode::ALL.iter().zip(&texts) {
+            assert!(text.starts_with(&format!("refused ({code:?}): ")), "{text}");
+            let blames_platforms = text.contains("`platforms`");
+            assert_eq!(blames_platforms, *code == ErrorCode::UnknownPolicy, "{text}");
+        }
+        let distinct: std::collections::BTreeSet<&String> = texts.iter().collect();
+        assert_eq!(distinct.len(), texts.len(), "two codes share a reason");
+        let overlay = refusal_text(ErrorCode::UnknownPolicy, "firewall", true);
+        assert!(overlay.contains("no policy `firewall`"), "{overlay}");
+        assert!(overlay.contains("`--platform` only adds an overlay"), "{overlay}");
+    }
 }

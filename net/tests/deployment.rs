@@ -391,6 +391,13 @@ async fn policy_set_platform_and_show_revision() {
             panic!("show --revision 2")
         };
         assert_eq!(second.platform_params, r#"{"linux":{"heuristics":false}}"#);
+        // A refusal says why: `--platform` for a policy that does not exist.
+        let refused = send(format!("x set firewall --file {for_linux} --platform linux")).await;
+        assert!(
+            matches!(&refused, OpResponse::Error(e)
+                if e.contains("no policy `firewall`") && e.contains("`--platform` only adds")),
+            "{refused:?}"
+        );
         let missing = send("x show antivirus --revision 9".into()).await;
         assert!(
             matches!(&missing, OpResponse::Error(e) if e.contains("no revision 9")),
