@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use thiserror::Error;
-use tiersync_engine::schedule::DailyWindow;
+use tiersync_engine::schedule::{DailyWindow, QuietHours};
 use tiersync_engine::units::{ByteSize, Span, TimeOfDayWindow};
 
 use crate::ids::{Role, valid_name};
@@ -158,9 +158,18 @@ pub struct MasterConfigFile {
     pub data_dir: PathBuf,
     /// The ed25519 policy-signing secret (from `tiersync pki init`).
     pub policy_signing_key: PathBuf,
-    /// How long `status --current` waits for local servers.
+    /// How long `status --current` waits for local servers; the scenario
+    /// key `status_deadline` (`[local]` there), default `30s`.
     #[serde(default = "thirty_seconds", deserialize_with = "de_duration")]
     pub status_deadline: Duration,
+    /// Clients of the master's own sites not heard from for this long count
+    /// as stale; the scenario key `stale_after`, default `3d`.
+    #[serde(default = "three_days", deserialize_with = "de_duration")]
+    pub stale_after: Duration,
+    /// Change-log entries kept before compacting (a child further behind
+    /// gets a snapshot); the scenario's `[master] log_keep`, default 1000.
+    #[serde(default = "thousand")]
+    pub log_keep: usize,
     /// Extra sites whose clients may poll the master directly.
     #[serde(default)]
     pub sites: Vec<String>,
@@ -194,21 +203,45 @@ pub struct LocalConfigFile {
     pub data_dir: PathBuf,
     /// The master's ed25519 public key (from `tiersync pki init`).
     pub policy_verify_key: PathBuf,
+    /// Extra sites whose clients this server serves besides its own: sites
+    /// below it without a server of their own (a scenario site with
+    /// `local_servers = 0`). The master must list them in its `sites` too,
+    /// or it refuses their statistics.
+    #[serde(default)]
+    pub sites: Vec<String>,
     /// Daily synchronisation window, local time, `HH:MM-HH:MM`.
     #[serde(default = "night", deserialize_with = "de_window")]
     pub sync_window: DailyWindow,
-    /// Interval of the lighter checks for new policies.
-    #[serde(default, deserialize_with = "de_opt_duration")]
+    /// Interval of the lighter checks for new policies between syncs;
+    /// absent or `"off"` runs none, as in scenario files.
+    #[serde(default, deserialize_with = "de_duration_or_off")]
     pub policy_check: Option<Duration>,
-    /// Whether those checks also run in business hours (Monday to Friday,
-    /// 08:00-18:00 in `timezone`). `false` makes a check due then wait for
-    /// 18:00, so content it finds does not cross the WAN while the site
-    /// works; the same key as in scenario files, default `true`.
+    /// Whether those checks also run in business hours (`[business_hours]`
+    /// in `timezone`). `false` makes a check due then wait for their end,
+    /// so content it finds does not cross the WAN while the site works;
+    /// the same key as in scenario files, default `true`.
     #[serde(default = "yes")]
     pub checks_in_business_hours: bool,
-    /// Wait for the parent's answer before asking again.
-    #[serde(default, deserialize_with = "de_opt_duration")]
-    pub request_timeout: Option<Duration>,
+    /// The site's working week, in which no check runs when
+    /// `checks_in_business_hours = false`: the scenario's top-level
+    /// `[business_hours]` table, default `08:00-18:00` Monday to Friday.
+    #[serde(default)]
+    pub business_hours: BusinessHours,
+    /// How long to wait for the parent's answer to a sync, a check or a
+    /// proposal before asking again, doubled per try: the scenario key
+    /// `retry`, default `5m` as there. `request_timeout`, this key's
+    /// earlier name, is still read.
+    #[serde(default = "five_minutes", alias = "request_timeout", deserialize_with = "de_duration")]
+    pub retry: Duration,
+    /// Clients not heard from for this long count as stale in the site's
+    /// statistics; the scenario key `stale_after`, default `3d`.
+    #[serde(default = "three_days", deserialize_with = "de_duration")]
+    pub stale_after: Duration,
+    /// Change-log entries kept for the servers below this one; the
+    /// scenario's `[master] log_keep`, which the simulator gives every
+    /// server, default 1000.
+    #[serde(default = "thousand")]
+    pub log_keep: usize,
     /// TLS files.
     pub tls: TlsFiles,
     /// Connection bounds.
@@ -250,11 +283,84 @@ pub struct ClientConfigFile {
     /// Interval between status reports.
     #[serde(default = "one_hour", deserialize_with = "de_duration")]
     pub status_every: Duration,
+    /// Size of the inventory in each report (`"2KiB"` or a number of
+    /// bytes), the scenario key `inventory`: the client's description
+    /// (`os=linux`) padded with filler, or cut, to exactly this size, so a
+    /// deployment can carry a scenario's report sizes. Default: the
+    /// description alone.
+    #[serde(default, deserialize_with = "de_opt_bytes")]
+    pub inventory: Option<usize>,
+    /// Interval between full scans, which reports mention; the scenario
+    /// key `scan_every`, default `1d`.
+    #[serde(default = "one_day", deserialize_with = "de_duration")]
+    pub scan_every: Duration,
+    /// Bound of the random delay of the poll after a wake-up (an urgent
+    /// change), so a server's clients do not all answer at once; the
+    /// scenario key `wake_splay`, default `1m`.
+    #[serde(default = "one_minute", deserialize_with = "de_duration")]
+    pub wake_splay: Duration,
+    /// Engine version the client reports; the scenario key
+    /// `engine_version`, default 1.
+    #[serde(default = "one")]
+    pub engine_version: u32,
     /// TLS files.
     pub tls: TlsFiles,
     /// Connection bounds.
     #[serde(default)]
     pub transport: Transport,
+}
+
+/// A day of the week, `mon` to `sun`, as scenario files write it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+/// `[business_hours]`: a site's working week, with the keys, units and
+/// defaults of the scenario table of that name.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessHours {
+    /// Local working hours, `HH:MM-HH:MM`; default `08:00-18:00`.
+    #[serde(default = "office_window", deserialize_with = "de_window")]
+    pub window: DailyWindow,
+    /// Working days; default Monday to Friday.
+    #[serde(default = "office_days")]
+    pub days: Vec<Weekday>,
+}
+
+impl Default for BusinessHours {
+    fn default() -> BusinessHours {
+        BusinessHours { window: office_window(), days: office_days() }
+    }
+}
+
+impl BusinessHours {
+    /// The engine's quiet hours for light checks.
+    pub fn quiet_hours(&self) -> QuietHours {
+        let mut days = [false; 7];
+        for d in &self.days {
+            days[*d as usize] = true;
+        }
+        QuietHours { window: self.window, days }
+    }
+}
+
+fn office_window() -> DailyWindow {
+    QuietHours::OFFICE.window
+}
+
+fn office_days() -> Vec<Weekday> {
+    use Weekday::*;
+    vec![Mon, Tue, Wed, Thu, Fri]
 }
 
 /// `operator.toml`: where operator commands go and with which certificate.
@@ -284,6 +390,21 @@ fn thirty_seconds() -> Duration {
 }
 fn one_minute() -> Duration {
     Duration::from_secs(60)
+}
+fn five_minutes() -> Duration {
+    Duration::from_secs(300)
+}
+fn three_days() -> Duration {
+    Duration::from_secs(3 * 86_400)
+}
+fn one_day() -> Duration {
+    Duration::from_secs(86_400)
+}
+fn thousand() -> usize {
+    1000
+}
+fn one() -> u32 {
+    1
 }
 fn half_hour() -> Duration {
     Duration::from_secs(1800)
@@ -317,8 +438,18 @@ fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Er
     parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
-fn de_opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+fn de_opt_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    de_bytes(d).map(Some)
+}
+
+/// A span, or `"off"` for none: `policy_check` as scenario files read it.
+fn de_duration_or_off<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
     let s = String::deserialize(d)?;
+    if s.trim() == "off" {
+        return Ok(None);
+    }
     parse_duration(&s).map(Some).map_err(serde::de::Error::custom)
 }
 
@@ -372,11 +503,23 @@ impl ConfigFile for MasterConfigFile {
     }
 }
 
+/// Refuses a zero interval, as scenario files do: a poll or check every
+/// 0 s would spin.
+fn positive(key: &'static str, d: Duration) -> Result<(), (&'static str, String)> {
+    if d.is_zero() { Err((key, "must be longer than zero".into())) } else { Ok(()) }
+}
+
 impl ConfigFile for LocalConfigFile {
     fn finish(&mut self, base: &Path) -> Result<(), (&'static str, String)> {
         check_name("name", &self.name)?;
         check_name("parent_name", &self.parent_name)?;
         check_tz(&self.timezone)?;
+        for c in &self.children {
+            check_name("child.name", &c.name)?;
+        }
+        if let Some(check) = self.policy_check {
+            positive("policy_check", check)?;
+        }
         rebase(base, &mut self.data_dir);
         rebase(base, &mut self.policy_verify_key);
         rebase_tls(base, &mut self.tls);
@@ -389,6 +532,8 @@ impl ConfigFile for ClientConfigFile {
         check_name("name", &self.name)?;
         check_name("server_name", &self.server_name)?;
         check_tz(&self.timezone)?;
+        positive("poll", self.poll)?;
+        positive("status_every", self.status_every)?;
         rebase(base, &mut self.data_dir);
         rebase(base, &mut self.policy_verify_key);
         rebase_tls(base, &mut self.tls);
@@ -443,6 +588,9 @@ listen = "127.0.0.1:7401"      # local servers and operators connect here;
 data_dir = "data/master"       # SQLite store: policies, change log, statistics
 policy_signing_key = "pki/policy-signing.key"  # ed25519 secret: keep it private
 status_deadline = "30s"        # how long `status --current` waits for sites
+# stale_after = "3d"           # clients of the master's site silent this long are stale
+# log_keep = 1000              # change-log entries kept; a child further behind
+                               # gets a snapshot
 
 [tls]
 ca = "pki/ca.pem"              # peers must chain to this CA
@@ -486,10 +634,22 @@ parent = "127.0.0.1:7401"      # the master (or a regional local server)
 parent_name = "master"         # the name in the parent's certificate
 data_dir = "data/tokyo"        # SQLite store: policies, client reports, unacked stats
 policy_verify_key = "pki/policy-signing.pub"  # the master's public key
+# Schedule: the keys, units and defaults of a scenario file's [local].
 sync_window = "02:00-04:00"    # daily full synchronisation, local time
-policy_check = "6h"            # lighter checks for new policies in between
-checks_in_business_hours = true  # false: no check Mon-Fri 08:00-18:00 local
-request_timeout = "10m"        # ask the parent again after this much silence
+policy_check = "6h"            # lighter checks for new policies in between;
+                               # "off" (or no key): none between syncs
+checks_in_business_hours = true  # false: no check in [business_hours] below
+retry = "5m"                   # ask the parent again after this much silence,
+                               # doubled per try (`request_timeout` also read)
+# stale_after = "3d"           # clients silent this long count as stale
+# log_keep = 1000              # change-log entries kept for servers below this one
+# sites = ["tokyo-annex"]      # sites below with no server of their own whose
+                               # clients it serves (list them at the master too)
+
+# The site's working week, local time (a scenario's [business_hours]).
+# [business_hours]
+# window = "08:00-18:00"
+# days = ["mon", "tue", "wed", "thu", "fri"]
 
 [tls]
 ca = "pki/ca.pem"
@@ -508,9 +668,14 @@ server = "127.0.0.1:7402"      # its site's local server
 server_name = "tokyo"          # the name in the server's certificate
 data_dir = "data/pc1.tokyo"    # SQLite store: the policies it enforces
 policy_verify_key = "pki/policy-signing.pub"
+# Schedule: the keys, units and defaults of a scenario file's [client].
 poll = "1h"                    # how often it asks for changes
 splay = "30m"                  # random delay of the first poll
 status_every = "1h"            # how often it reports its security information
+# wake_splay = "1m"            # random delay of the poll after an urgent wake-up
+# scan_every = "1d"            # full-scan interval its reports mention
+# inventory = "2KiB"           # pad (or cut) each report's inventory to this size
+# engine_version = 1           # engine version its reports give
 
 [tls]
 ca = "pki/ca.pem"
@@ -566,6 +731,72 @@ mod tests {
         assert!(bad.to_string().contains("missing unit"), "{bad}");
     }
 
+    /// The keys a local server's file needs besides its schedule.
+    const LOCAL_BASE: &str = "name = \"tokyo\"\nsite = \"tokyo\"\ntimezone = \"Asia/Tokyo\"\n\
+        listen = \"127.0.0.1:0\"\nparent = \"127.0.0.1:1\"\nparent_name = \"master\"\n\
+        data_dir = \"d\"\npolicy_verify_key = \"k\"\n";
+
+    const TLS: &str = "[tls]\nca = \"ca.pem\"\ncert = \"c.pem\"\nkey = \"c.key\"\n";
+
+    fn local(schedule: &str) -> Result<LocalConfigFile, String> {
+        toml::from_str(&format!("{LOCAL_BASE}{schedule}{TLS}")).map_err(|e| e.to_string())
+    }
+
+    /// `policy_check = "off"` means no checks, as in scenario files; the
+    /// request retry is `retry`, with `request_timeout` still read (but
+    /// not both); the defaults are the scenario's.
+    #[test]
+    fn local_schedule_keys_are_those_of_scenario_files() {
+        assert_eq!(local("policy_check = \"off\"\n").unwrap().policy_check, None);
+        assert_eq!(local("").unwrap().policy_check, None);
+        let c = local("policy_check = \"90m\"\nretry = \"2m\"\n").unwrap();
+        assert_eq!(c.policy_check, Some(Duration::from_secs(5400)));
+        assert_eq!(c.retry, Duration::from_secs(120));
+        let old = local("request_timeout = \"7m\"\n").unwrap();
+        assert_eq!(old.retry, Duration::from_secs(420), "the old key is still read");
+        let both = local("retry = \"1m\"\nrequest_timeout = \"7m\"\n").unwrap_err();
+        assert!(both.contains("duplicate"), "{both}");
+        let d = local("").unwrap();
+        assert_eq!(d.retry, Duration::from_secs(300));
+        assert_eq!(d.stale_after, Duration::from_secs(3 * 86_400));
+        assert_eq!(d.log_keep, 1000);
+        assert!(d.checks_in_business_hours);
+        assert_eq!(d.business_hours.quiet_hours(), QuietHours::OFFICE);
+        let bh = local(
+            "checks_in_business_hours = false\n[business_hours]\nwindow = \"07:30-19:00\"\n\
+             days = [\"sun\", \"mon\"]\n",
+        )
+        .unwrap();
+        let q = bh.business_hours.quiet_hours();
+        assert_eq!(q.window, DailyWindow { start_min: 450, end_min: 1140 });
+        assert_eq!(q.days, [true, false, false, false, false, false, true]);
+        let bad = local("policy_check = \"often\"\n").unwrap_err();
+        assert!(bad.contains("policy_check"), "{bad}");
+        let mut zero = local("policy_check = \"0s\"\n").unwrap();
+        assert_eq!(zero.finish(Path::new("/")).unwrap_err().0, "policy_check");
+    }
+
+    /// A misspelt key is an error naming the file, the line and the key,
+    /// in every section.
+    #[test]
+    fn unknown_keys_are_errors_with_file_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokyo.toml");
+        for (text, line, key) in [
+            (format!("{LOCAL_BASE}retyr = \"5m\"\n{TLS}"), 9, "retyr"),
+            (format!("{LOCAL_BASE}[business_hours]\ndayz = []\n{TLS}"), 10, "dayz"),
+            (format!("{LOCAL_BASE}{TLS}[transport]\nkeepalivee = \"1s\"\n"), 14, "keepalivee"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = load::<LocalConfigFile>(&path).unwrap_err();
+            assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
+            let msg = err.to_string();
+            assert!(msg.starts_with(&path.display().to_string()), "{msg}");
+            assert!(msg.contains(&format!("line {line}")), "{msg}");
+            assert!(msg.contains(&format!("`{key}`")), "{msg}");
+        }
+    }
+
     #[test]
     fn every_example_parses() {
         let dir = Path::new("/etc/tiersync");
@@ -578,6 +809,7 @@ mod tests {
         check(LOCAL_EXAMPLE, &|t| {
             let mut c: LocalConfigFile = toml::from_str(t).map_err(|e| e.to_string())?;
             assert_eq!(c.policy_check, Some(Duration::from_secs(6 * 3600)));
+            assert_eq!(c.retry, Duration::from_secs(300));
             c.finish(dir).map_err(|e| e.1)
         });
         check(CLIENT_EXAMPLE, &|t| {

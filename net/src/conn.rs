@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use rand::{RngExt as _, SeedableRng as _};
 use rand_pcg::Pcg32;
-use tiersync_engine::{Message, MessageKind, NodeId, codec};
+use tiersync_engine::serve::AdmitFn;
+use tiersync_engine::{Message, MessageKind, NodeId, Platform, SiteName, codec};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
@@ -161,6 +162,19 @@ pub enum Event {
         /// The message.
         msg: Message,
     },
+    /// A peer passed the certificate checks and waits to be admitted: the
+    /// driver checks that no other name holds its node id (binding the
+    /// name to the id in the store when it is new) and answers `Ok`, or
+    /// why not. Its session starts only after an `Ok`, so a refused peer
+    /// sends the node nothing.
+    Admit {
+        /// The node id its name maps to.
+        peer: NodeId,
+        /// Its certificate: name, role and site.
+        identity: PeerIdentity,
+        /// The verdict.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     /// An operator request, answered on `reply`.
     Operator {
         /// The request.
@@ -219,6 +233,59 @@ impl Access {
             },
             Role::Master => Err("a master does not connect to other servers".into()),
         }
+    }
+}
+
+/// The site each connected client's certificate names, by node id: what
+/// the engine's client admission check ([`AdmitFn`]) compares the site a
+/// poll or report claims with. The driver records a client's certificate
+/// when it admits its connection, before any of its messages can arrive.
+#[derive(Debug, Default)]
+pub struct CertifiedSites {
+    /// Node id to (certificate name, certificate site).
+    by_id: std::sync::RwLock<BTreeMap<NodeId, (String, String)>>,
+}
+
+impl CertifiedSites {
+    /// An empty table.
+    pub fn new() -> Arc<CertifiedSites> {
+        Arc::new(CertifiedSites::default())
+    }
+
+    /// Records the certificate of the client `id`, replacing an earlier
+    /// one (a certificate reissued for another site takes effect at the
+    /// client's next connection).
+    pub fn record(&self, id: NodeId, name: &str, site: &str) {
+        // A poisoned lock only means a panic elsewhere mid-insert; the map
+        // itself is still whole.
+        let mut map = self.by_id.write().unwrap_or_else(|e| e.into_inner());
+        map.insert(id, (name.to_string(), site.to_string()));
+    }
+
+    /// Whether the client `id` may claim `site`: only the site in its
+    /// certificate. A client never admitted here has no certificate on
+    /// record and is refused.
+    pub fn admits(&self, id: NodeId, site: &SiteName) -> bool {
+        let map = self.by_id.read().unwrap_or_else(|e| e.into_inner());
+        match map.get(&id) {
+            Some((_, cert)) if cert.as_str() == site.as_str() => true,
+            Some((name, cert)) => {
+                warn!(client = %name, claimed = %site, certificate = %cert,
+                    "client claims a site other than its certificate's: refused");
+                false
+            }
+            None => {
+                warn!(%id, claimed = %site, "no certificate on record for this client: refused");
+                false
+            }
+        }
+    }
+
+    /// The engine's admission hook over this table: any platform, the
+    /// certificate's site only.
+    pub fn admit_fn(self: &Arc<Self>) -> AdmitFn {
+        let table = Arc::clone(self);
+        Arc::new(move |id: NodeId, site: &SiteName, _platform: &Platform| table.admits(id, site))
     }
 }
 
@@ -417,6 +484,19 @@ pub async fn accept_loop(
             };
             match access.admit(&peer) {
                 Ok(Admitted::Node(id)) => {
+                    let (reply, verdict) = oneshot::channel();
+                    let admit = Event::Admit { peer: id, identity: peer.clone(), reply };
+                    if ctx.events.send(admit).await.is_err() {
+                        return;
+                    }
+                    match verdict.await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(why)) => {
+                            warn!(peer = %peer.name, %addr, reason = %why, "peer refused");
+                            return;
+                        }
+                        Err(_) => return,
+                    }
                     info!(peer = %peer.name, role = %peer.role, %addr, "peer connected");
                     run_session(tls, id, peer.name, ctx, socket).await;
                 }

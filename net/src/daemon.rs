@@ -36,7 +36,7 @@ use tracing::{debug, error, info, trace, warn};
 
 use crate::clock::{Clock, monotonic};
 use crate::config::Transport;
-use crate::conn::{self, Access, ConnCtx, Event, Outgoing, ParentLink};
+use crate::conn::{self, Access, CertifiedSites, ConnCtx, Event, Outgoing, ParentLink};
 use crate::ids::node_id;
 use crate::metrics::Metrics;
 use crate::operator::{
@@ -111,6 +111,17 @@ pub enum Persist {
     },
 }
 
+impl Persist {
+    /// The store, whatever the role.
+    fn store_mut(&mut self) -> &mut Store {
+        match self {
+            Persist::Master { store, .. }
+            | Persist::Local { store, .. }
+            | Persist::Client { store, .. } => store,
+        }
+    }
+}
+
 /// Everything a daemon runs with.
 #[derive(Debug)]
 pub struct NodeSetup {
@@ -132,6 +143,16 @@ pub struct NodeSetup {
     pub metrics: Arc<Metrics>,
     /// Names of known peers, for logs and counters.
     pub names: BTreeMap<NodeId, String>,
+    /// The name each node id is bound to, as committed in the store: this
+    /// node's own, its parent's and children's from the configuration, and
+    /// every peer's admitted since the store was made. A peer whose name
+    /// maps to an id bound to another name (two names, one 32-bit hash) is
+    /// refused, so that it cannot overwrite the other's state.
+    pub bindings: BTreeMap<NodeId, String>,
+    /// The site in each admitted client's certificate, which the engine's
+    /// admission check of this node reads; `None` when the node has no
+    /// such check (`tiersync replay`).
+    pub cert_sites: Option<Arc<CertifiedSites>>,
     /// Seed of the reconnection jitter.
     pub seed: u64,
     /// Whether a child asks its parent for news as soon as it connects (a
@@ -378,6 +399,8 @@ struct Driver {
     timer_seq: u64,
     peers: BTreeMap<NodeId, Link>,
     names: BTreeMap<NodeId, String>,
+    bindings: BTreeMap<NodeId, String>,
+    cert_sites: Option<Arc<CertifiedSites>>,
     parent: Option<NodeId>,
     parent_queue: VecDeque<Outgoing>,
     parent_queue_bytes: usize,
@@ -409,6 +432,8 @@ impl Driver {
             timer_seq: 0,
             peers: BTreeMap::new(),
             names: s.names,
+            bindings: s.bindings,
+            cert_sites: s.cert_sites,
             parent: s.parent.map(|(l, _)| l.id),
             parent_queue: VecDeque::new(),
             parent_queue_bytes: 0,
@@ -571,6 +596,14 @@ impl Driver {
                 let hint = matches!(msg, Message::Report { .. }).then_some(from);
                 self.step(|n, now, out| n.handle_message(now, from, msg, out), hint)?;
             }
+            Event::Admit { peer, identity, reply } => {
+                let verdict = if stopping {
+                    Err("the daemon is stopping".to_string())
+                } else {
+                    self.admit(peer, &identity)?
+                };
+                let _ = reply.send(verdict);
+            }
             Event::Operator { req, reply } => {
                 if stopping {
                     let _ = reply.send(OpResponse::Error("the daemon is stopping".into()));
@@ -580,6 +613,37 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// Admits a peer that passed the certificate checks, unless its node id
+    /// is bound to another name. A new binding is committed before the
+    /// answer, so that it holds after a restart; a refusal changes nothing.
+    fn admit(
+        &mut self,
+        peer: NodeId,
+        identity: &crate::ids::PeerIdentity,
+    ) -> Result<Result<(), String>, DaemonError> {
+        let name = &identity.name;
+        match self.bindings.get(&peer) {
+            Some(bound) if bound != name => {
+                return Ok(Err(format!(
+                    "node-id collision: `{name}` maps to node id {peer}, which this server \
+                     already knows as `{bound}`; the two would overwrite each other's state, \
+                     so `{name}` is refused until one of them is renamed"
+                )));
+            }
+            Some(_) => {}
+            None => {
+                self.persist.store_mut().bind_node_name(peer, name)?;
+                self.bindings.insert(peer, name.clone());
+            }
+        }
+        if let (Some(table), crate::ids::Role::Client, Some(site)) =
+            (&self.cert_sites, identity.role, &identity.site)
+        {
+            table.record(peer, name, site);
+        }
+        Ok(Ok(()))
     }
 
     /// Whether `peer` is a server configured below this one (not a client,
@@ -1018,6 +1082,7 @@ impl Driver {
 
         // With --platform, the parameters are that platform's overlay; the
         // other platforms' overlays are kept.
+        let platform_only = platform.is_some();
         if let Some(p) = platform {
             let mut overlays = spec.map(|s| s.platform_params).unwrap_or_default();
             if let Some(params) = change.params.take() {
@@ -1046,9 +1111,9 @@ impl Driver {
                         proposal,
                         node: self.name.clone(),
                     }),
-                    Some(Err(code)) => OpResponse::Error(format!(
-                        "refused ({code:?}): a new policy needs `platforms` in its file"
-                    )),
+                    Some(Err(code)) => {
+                        OpResponse::Error(refusal_text(code, &policy, platform_only))
+                    }
                     None => OpResponse::Error("not a master".into()),
                 })
             }
@@ -1136,6 +1201,42 @@ impl Driver {
     }
 }
 
+/// Why the master refused an operator's `policy set` for `policy`, in
+/// words: each refusal code the engine can give, with what to do about it.
+/// `platform_only` says the change came with `--platform`, whose file is
+/// only an overlay of an existing policy.
+fn refusal_text(code: ErrorCode, policy: &str, platform_only: bool) -> String {
+    let why = match code {
+        ErrorCode::UnknownPolicy if platform_only => format!(
+            "there is no policy `{policy}` yet, and `--platform` only adds an overlay to an \
+             existing one: create it first with a file that lists `platforms`"
+        ),
+        ErrorCode::UnknownPolicy => format!(
+            "there is no policy `{policy}` yet, and a new policy needs `platforms` in its file"
+        ),
+        ErrorCode::UnknownPeer => "this operator's node is not one the master accepts \
+            changes from"
+            .to_string(),
+        ErrorCode::RevisionFromFuture => {
+            "the change names a revision the master has not reached".to_string()
+        }
+        ErrorCode::UnknownClient => "the change names a client no server holds".to_string(),
+        ErrorCode::UnknownSite => {
+            "the change names a site that is not in the deployment".to_string()
+        }
+        ErrorCode::WrongSite => "the change is for a site this server does not serve".to_string(),
+        ErrorCode::Unexpected => "the master does not take this change here".to_string(),
+        ErrorCode::UnsupportedVersion => {
+            "the change uses a protocol version the master does not speak".to_string()
+        }
+        ErrorCode::BadFrame => "the change could not be decoded".to_string(),
+        ErrorCode::UnknownPlatform => {
+            "the change names a platform the master does not serve".to_string()
+        }
+    };
+    format!("refused ({code:?}): {why}")
+}
+
 fn summary(p: &tiersync_engine::policy::SignedPolicy) -> PolicySummary {
     let r = &p.record;
     PolicySummary {
@@ -1207,4 +1308,27 @@ fn status_view(
         missing: a.missing.iter().map(|s| s.to_string()).collect(),
         client,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each code the master can refuse `policy set` with is reported with
+    /// its own reason, and only a missing policy is blamed on `platforms`.
+    #[test]
+    fn each_refusal_of_policy_set_says_its_own_reason() {
+        let texts: Vec<String> =
+            ErrorCode::ALL.iter().map(|c| refusal_text(*c, "antivirus", false)).collect();
+        for (code, text) in ErrorCode::ALL.iter().zip(&texts) {
+            assert!(text.starts_with(&format!("refused ({code:?}): ")), "{text}");
+            let blames_platforms = text.contains("`platforms`");
+            assert_eq!(blames_platforms, *code == ErrorCode::UnknownPolicy, "{text}");
+        }
+        let distinct: std::collections::BTreeSet<&String> = texts.iter().collect();
+        assert_eq!(distinct.len(), texts.len(), "two codes share a reason");
+        let overlay = refusal_text(ErrorCode::UnknownPolicy, "firewall", true);
+        assert!(overlay.contains("no policy `firewall`"), "{overlay}");
+        assert!(overlay.contains("`--platform` only adds an overlay"), "{overlay}");
+    }
 }

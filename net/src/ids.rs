@@ -9,10 +9,16 @@
 //! server files that client's reports under.
 //!
 //! Two names can hash to the same 32-bit id (about one chance in a hundred
-//! among ten thousand clients of one site); the two clients' reports then
-//! overwrite each other at their server. Nothing detects this yet: a server
-//! would have to remember the name behind each id (the local store already
-//! keeps it) and refuse a second name.
+//! among ten thousand clients of one site; `pc122789.tokyo` and
+//! `pc339192.tokyo` do). Their reports would then overwrite each other at
+//! their server, so a server remembers in its store the name bound to each
+//! id it has admitted (its own, its parent's and children's from the
+//! configuration, and every peer's), and refuses a peer whose name maps to
+//! an id bound to another name, with a log line naming both; a node whose
+//! configuration names two such names does not start. What remains: the
+//! master turns `status --client NAME` into an id without knowing the
+//! names behind the local servers' ids, so asking for a refused name shows
+//! the record of the name that holds its id.
 
 use std::fmt;
 use std::str::FromStr;

@@ -432,6 +432,10 @@ async fn run_async(spec: ReplaySpec) -> Result<ReplayOutcome, ReplayError> {
             clock,
             metrics: Arc::clone(&metrics),
             names,
+            // Ids come from the caller, one per name; the nodes bring their
+            // own client admission.
+            bindings: BTreeMap::new(),
+            cert_sites: None,
             seed,
             fetch_on_connect: false,
         };

@@ -2,6 +2,7 @@
 //! the store, and the engine node restored from it.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use tiersync_engine::{
 
 use crate::clock::Clock;
 use crate::config::{ClientConfigFile, LocalConfigFile, MasterConfigFile, TlsFiles};
-use crate::conn::{Access, ParentLink};
+use crate::conn::{Access, CertifiedSites, ParentLink};
 use crate::daemon::{NodeSetup, Persist};
 use crate::ids::{Role, node_id};
 use crate::metrics::Metrics;
@@ -62,6 +63,37 @@ fn check_identity(
     Ok(())
 }
 
+/// Binds the names this node's configuration gives (its own, its parent's,
+/// its children's) to their node ids in the store, and returns every
+/// binding the store then holds. A configured name whose id is bound to
+/// another name (two names, one 32-bit hash: see [`crate::ids`]) is
+/// refused before the node starts, naming both.
+fn bind_configured(
+    store: &mut Store,
+    data_dir: &Path,
+    names: &[&str],
+) -> Result<BTreeMap<NodeId, String>, SetupError> {
+    let mut bound = store.node_names()?;
+    for name in names {
+        let id = node_id(name);
+        match bound.get(&id) {
+            Some(other) if other != name => {
+                return Err(SetupError::Mismatch(format!(
+                    "node-id collision: `{name}` in the configuration maps to node id {id}, \
+                     which {} binds to `{other}` (two names, one 32-bit hash); rename one of them",
+                    data_dir.display()
+                )));
+            }
+            Some(_) => {}
+            None => {
+                store.bind_node_name(id, name)?;
+                bound.insert(id, name.to_string());
+            }
+        }
+    }
+    Ok(bound)
+}
+
 /// A seed for the engine's splay and the reconnection jitter: the node's
 /// id mixed with the start time, so restarts draw different delays.
 fn seed(name: &str, clock: &Clock) -> u64 {
@@ -93,10 +125,20 @@ pub fn master(
         secret,
     );
     mcfg.status_deadline = cfg.status_deadline;
+    mcfg.stale_after = cfg.stale_after;
+    mcfg.log_keep = cfg.log_keep;
+    // Clients of every site may poll the master, each only as the site its
+    // certificate names.
+    let cert_sites = CertifiedSites::new();
+    mcfg.clients.check = Some(cert_sites.admit_fn());
 
     // Restore from the store, and refuse a signing key that did not sign
     // what the store holds: every verifier would refuse what it serves.
-    let store = Store::open(&cfg.data_dir, Role::Master, &cfg.name)?;
+    let mut store = Store::open(&cfg.data_dir, Role::Master, &cfg.name)?;
+    let configured: Vec<&str> = std::iter::once(cfg.name.as_str())
+        .chain(cfg.children.iter().map(|c| c.name.as_str()))
+        .collect();
+    let bindings = bind_configured(&mut store, &cfg.data_dir, &configured)?;
     let state = store.master_load()?;
     let verifier = PolicyVerifier::new(tiersync_engine::PolicySigner::from_secret(secret).public());
     if let Some(h) = state.revisions.first()
@@ -137,6 +179,8 @@ pub fn master(
         clock,
         metrics,
         names,
+        bindings,
+        cert_sites: Some(cert_sites),
         fetch_on_connect: true,
     })
 }
@@ -158,17 +202,31 @@ pub fn local(
     lcfg.sync_window = cfg.sync_window;
     lcfg.policy_check = cfg.policy_check;
     if !cfg.checks_in_business_hours {
-        lcfg.check_quiet = Some(tiersync_engine::schedule::QuietHours::OFFICE);
+        lcfg.check_quiet = Some(cfg.business_hours.quiet_hours());
     }
-    if let Some(t) = cfg.request_timeout {
-        lcfg.request_timeout = t;
-    }
+    lcfg.request_timeout = cfg.retry;
+    lcfg.stale_after = cfg.stale_after;
+    lcfg.log_keep = cfg.log_keep;
+    let mut client_sites: Vec<String> =
+        std::iter::once(&cfg.site).chain(&cfg.sites).cloned().collect();
+    client_sites.sort();
+    client_sites.dedup();
+    lcfg.clients.sites = client_sites.iter().map(|s| Name::new(s)).collect();
+    // A client is served only as the site its certificate names, which
+    // matters once the server serves more sites than its own.
+    let cert_sites = CertifiedSites::new();
+    lcfg.clients.check = Some(cert_sites.admit_fn());
     lcfg.children = cfg.children.iter().map(|c| (node_id(&c.name), Name::new(&c.site))).collect();
     // A fresh server fetches within seconds of reaching its parent (the
     // driver asks on every connection); the splay only spreads restarts.
     lcfg.bootstrap_splay = Duration::from_secs(10);
 
-    let store = Store::open(&cfg.data_dir, Role::Local, &cfg.name)?;
+    let mut store = Store::open(&cfg.data_dir, Role::Local, &cfg.name)?;
+    let configured: Vec<&str> = [cfg.name.as_str(), cfg.parent_name.as_str()]
+        .into_iter()
+        .chain(cfg.children.iter().map(|c| c.name.as_str()))
+        .collect();
+    let bindings = bind_configured(&mut store, &cfg.data_dir, &configured)?;
     let (state, client_names) = store.local_load()?;
     let persist = Persist::Local {
         policies: state.policies.iter().map(|h| (h.id().clone(), h.revision())).collect(),
@@ -188,7 +246,7 @@ pub fn local(
     }
     let access = Access {
         children: cfg.children.iter().map(|c| c.name.clone()).collect(),
-        client_sites: vec![cfg.site.clone()],
+        client_sites,
         ..Access::default()
     };
     let parent =
@@ -203,6 +261,8 @@ pub fn local(
         clock,
         metrics,
         names,
+        bindings,
+        cert_sites: Some(cert_sites),
         seed,
         fetch_on_connect: true,
     })
@@ -224,14 +284,12 @@ pub fn client(
         poll: cfg.poll,
         splay: cfg.splay,
         status_every: cfg.status_every,
-        // A real client would describe its installed software here; this
-        // reference client reports only its operating system family.
-        inventory: Blob::from_bytes(format!("os={}", std::env::consts::OS).into_bytes()),
-        engine_version: 1,
+        inventory: inventory(cfg),
+        engine_version: cfg.engine_version,
         // No scanner runs here, so no threats are invented.
         threat_rate: 0.0,
-        scan_every: Duration::from_secs(86_400),
-        wake_splay: Duration::from_secs(30),
+        scan_every: cfg.scan_every,
+        wake_splay: cfg.wake_splay,
         verifier,
     });
     let store = Store::open(&cfg.data_dir, Role::Client, &cfg.name)?;
@@ -255,7 +313,25 @@ pub fn client(
         clock,
         metrics,
         names,
+        // A client accepts no connections: nobody to admit.
+        bindings: BTreeMap::new(),
+        cert_sites: None,
         seed,
         fetch_on_connect: true,
     })
+}
+
+/// The inventory a client reports. A real client would describe its
+/// installed software here; this reference client describes only its
+/// operating system family (`os=linux`), padded with filler bytes or cut to
+/// `inventory` bytes when the configuration gives a size.
+pub fn inventory(cfg: &ClientConfigFile) -> Blob {
+    let mut bytes = format!("os={}", std::env::consts::OS).into_bytes();
+    if let Some(size) = cfg.inventory {
+        let pad = size.saturating_sub(bytes.len());
+        let seed = u64::from(node_id(&cfg.name).0);
+        bytes.extend_from_slice(Blob::filler(pad, seed).as_bytes());
+        bytes.truncate(size);
+    }
+    Blob::from_bytes(bytes)
 }

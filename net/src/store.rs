@@ -18,10 +18,15 @@
 //! power cut, and only then does the driver send the messages that
 //! acknowledge it.
 //!
-//! The schema has a version (`PRAGMA user_version`). A store of an older
-//! version is migrated in place by the steps in `MIGRATIONS`; a newer one,
-//! or a database that is not a tiersync store, is refused with a message
-//! saying so, never read.
+//! The schema has a version (`PRAGMA user_version`, see [`SCHEMA_VERSION`]).
+//! A store of an older version is migrated in place by the steps in
+//! `MIGRATIONS`, in one transaction; one older than the oldest step, a
+//! newer one, or a database that is not a tiersync store, is refused with a
+//! message saying so, never read.
+//!
+//! Each node also remembers which name every node id it has admitted
+//! belongs to (table `node_name`), so that a second name hashing to the
+//! same id ([`crate::ids`]) is refused, across restarts.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,12 +44,35 @@ use tiersync_engine::{
 
 use crate::ids::Role;
 
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version this build writes, and the version of the encoding
+/// of every value stored in it.
+///
+/// The stored values (signed policies, client reports, statistics,
+/// proposals, applied policies) are postcard bytes, which carry no field
+/// names or version of their own: postcard decodes by position, so bytes
+/// written for another layout of an engine type fail to decode at best,
+/// and at worst decode into wrong values. They need no marker of their own
+/// because this number is theirs: whenever the encoding of a stored engine
+/// type changes (a field added, removed or reordered, an enum variant
+/// inserted), this version goes up with a step in `MIGRATIONS` that
+/// rewrites the old values (or the old store is refused), and a store
+/// whose version is not this one is migrated or refused before any value
+/// is read. The test `stored_encodings_are_those_of_this_schema_version`
+/// pins the encodings, so a change to them fails until this is done.
+///
+/// Versions: 1, the first; 2 adds `node_name`, the name bound to each node
+/// id (filled, when migrating, from the names of a local server's clients).
+pub const SCHEMA_VERSION: i64 = 2;
 
-/// Steps from each older version to the next: `(from, sql)`. Version 1 is
-/// the first, so there is none yet; a version 2 adds `(1, "ALTER …")`.
-const MIGRATIONS: &[(i64, &str)] = &[];
+/// Steps from each older version to the next: `(from, sql)`, applied in
+/// order in one transaction. A store older than the first `from` cannot be
+/// migrated and is refused.
+const MIGRATIONS: &[(i64, &str)] = &[(1, V1_TO_V2)];
+
+const V1_TO_V2: &str = "
+CREATE TABLE node_name (id INTEGER PRIMARY KEY, name TEXT NOT NULL) STRICT;
+INSERT INTO node_name (id, name) SELECT id, name FROM client WHERE name IS NOT NULL;
+";
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT;
@@ -85,6 +113,7 @@ CREATE TABLE child_stats (
 CREATE TABLE proposal (id INTEGER PRIMARY KEY, change BLOB NOT NULL) STRICT;
 CREATE TABLE applied (policy TEXT PRIMARY KEY, revision INTEGER NOT NULL, effective BLOB NOT NULL)
     STRICT;
+CREATE TABLE node_name (id INTEGER PRIMARY KEY, name TEXT NOT NULL) STRICT;
 ";
 
 /// Why a store could not be opened, read or written.
@@ -104,20 +133,31 @@ pub enum StoreError {
     },
     /// The store was written by a newer tiersync.
     #[error(
-        "store schema version {found} is newer than this tiersync supports ({SCHEMA_VERSION}); \
-         run the newer tiersync, or move the data directory aside to start empty"
+        "{store}: store schema version {found} is newer than this tiersync supports \
+         ({SCHEMA_VERSION}); run the newer tiersync, or move the data directory aside to start \
+         empty"
     )]
     Newer {
+        /// The store's file.
+        store: String,
         /// The version found.
         found: i64,
     },
     /// An older schema with no migration path.
     #[error(
-        "store schema version {found} is too old to migrate (this tiersync writes {SCHEMA_VERSION})"
+        "{store}: store schema version {found} is too old to migrate: this tiersync writes \
+         version {SCHEMA_VERSION} and migrates from version {oldest} on. Open it with a \
+         tiersync of its time and copy out what you need, or move the data directory aside to \
+         start empty (a local server or client then fetches its policies again; a master's \
+         store is the only copy of the revision history and the statistics uploads)"
     )]
     TooOld {
+        /// The store's file.
+        store: String,
         /// The version found.
         found: i64,
+        /// The oldest version this tiersync migrates.
+        oldest: i64,
     },
     /// The file holds tables but is not a tiersync store.
     #[error("{0} is not a tiersync store (it has tables but no tiersync schema version)")]
@@ -129,6 +169,16 @@ pub enum StoreError {
         found: String,
         /// Owner that opened it.
         expected: String,
+    },
+    /// A node id is already bound to another name.
+    #[error("node id {id} is bound to `{bound}`, not to `{name}`")]
+    IdBound {
+        /// The id.
+        id: NodeId,
+        /// The name it is bound to.
+        bound: String,
+        /// The name that asked for it.
+        name: String,
     },
     /// A stored value does not decode: the file was damaged.
     #[error("damaged store: {0}")]
@@ -225,6 +275,18 @@ impl Store {
     }
 
     fn prepare(conn: Connection, label: &str, role: Role, node: &str) -> Result<Store, StoreError> {
+        Store::prepare_with(conn, label, role, node, MIGRATIONS)
+    }
+
+    /// Opens a store with `steps` as the migrations (tests give fewer, to
+    /// see a store refused that this build would migrate).
+    fn prepare_with(
+        conn: Connection,
+        label: &str,
+        role: Role,
+        node: &str,
+        steps: &[(i64, &str)],
+    ) -> Result<Store, StoreError> {
         let mut store = Store { conn };
         let version: i64 = store.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version == 0 {
@@ -239,9 +301,9 @@ impl Store {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
         } else if version > SCHEMA_VERSION {
-            return Err(StoreError::Newer { found: version });
+            return Err(StoreError::Newer { store: label.to_string(), found: version });
         } else if version < SCHEMA_VERSION {
-            store.migrate(version)?;
+            store.migrate(label, version, steps)?;
         }
         let found: String =
             store.conn.query_row("SELECT value FROM meta WHERE key = 'owner'", [], |r| r.get(0))?;
@@ -252,16 +314,61 @@ impl Store {
         Ok(store)
     }
 
-    fn migrate(&mut self, mut version: i64) -> Result<(), StoreError> {
+    /// Runs `steps` from `version` up to [`SCHEMA_VERSION`] in one
+    /// transaction; a version no step starts from leaves the store as it
+    /// was and is refused.
+    fn migrate(
+        &mut self,
+        label: &str,
+        mut version: i64,
+        steps: &[(i64, &str)],
+    ) -> Result<(), StoreError> {
+        let oldest = steps.iter().map(|(from, _)| *from).min().unwrap_or(SCHEMA_VERSION);
         let tx = self.conn.transaction()?;
         while version < SCHEMA_VERSION {
-            let Some((_, sql)) = MIGRATIONS.iter().find(|(from, _)| *from == version) else {
-                return Err(StoreError::TooOld { found: version });
+            let Some((_, sql)) = steps.iter().find(|(from, _)| *from == version) else {
+                return Err(StoreError::TooOld {
+                    store: label.to_string(),
+                    found: version,
+                    oldest,
+                });
             };
             tx.execute_batch(sql)?;
             version += 1;
         }
         tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        tracing::info!(store = label, version, "store migrated");
+        Ok(())
+    }
+
+    /// The name bound to each node id this node knows.
+    pub fn node_names(&self) -> Result<BTreeMap<NodeId, String>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT id, name FROM node_name")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (id, name) = row?;
+            out.insert(NodeId(u32::try_from(id).unwrap_or(0)), name);
+        }
+        Ok(out)
+    }
+
+    /// Commits that `id` is `name`'s. The caller has checked that `id` is
+    /// not bound to another name; if it is, this fails and changes nothing.
+    pub fn bind_node_name(&mut self, id: NodeId, name: &str) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO node_name (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+            params![i64::from(id.0), name],
+        )?;
+        let bound: String =
+            tx.query_row("SELECT name FROM node_name WHERE id = ?1", [i64::from(id.0)], |r| {
+                r.get(0)
+            })?;
+        if bound != name {
+            return Err(StoreError::IdBound { id, bound, name: name.to_string() });
+        }
         tx.commit()?;
         Ok(())
     }
@@ -598,7 +705,7 @@ mod tests {
         conn.pragma_update(None, "user_version", 7).unwrap();
         drop(conn);
         let err = Store::open(dir.path(), Role::Local, "tokyo").unwrap_err();
-        assert!(matches!(err, StoreError::Newer { found: 7 }), "{err}");
+        assert!(matches!(err, StoreError::Newer { found: 7, .. }), "{err}");
         assert!(err.to_string().contains("newer than this tiersync"));
 
         let other = tempfile::tempdir().unwrap();
@@ -607,6 +714,182 @@ mod tests {
         drop(conn);
         let err = Store::open(other.path(), Role::Local, "tokyo").unwrap_err();
         assert!(matches!(err, StoreError::Foreign(_)), "{err}");
+    }
+
+    /// A local store as version 1 wrote it: the schema without
+    /// `node_name`, one named client with a report.
+    fn version_1_store(dir: &Path) -> std::path::PathBuf {
+        drop(Store::open(dir, Role::Local, "tokyo").unwrap());
+        let path = dir.join("local.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE node_name").unwrap();
+        conn.execute(
+            "INSERT INTO client VALUES (?1, 'pc1.tokyo', 5, ?2)",
+            params![i64::from(crate::ids::node_id("pc1.tokyo").0), enc(&report()).unwrap()],
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        path
+    }
+
+    fn report() -> SecurityReport {
+        SecurityReport {
+            platform: "windows".into(),
+            site: "tokyo".into(),
+            applied: vec![("antivirus".into(), Revision(3))],
+            engine_version: 2,
+            signature_version: 3,
+            firewall_on: true,
+            threats_found: 1,
+            last_scan: Time(86_400_000_000_000),
+            rejected_policies: 0,
+            inventory: Blob::from_bytes(b"os=linux".to_vec()),
+        }
+    }
+
+    fn version_of(path: &Path) -> i64 {
+        let conn = Connection::open(path).unwrap();
+        conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap()
+    }
+
+    /// A version 1 store opens: it is migrated in place to the current
+    /// version, and what it held reads back, its client's name now bound.
+    #[test]
+    fn a_store_of_the_previous_version_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = version_1_store(dir.path());
+        let s = Store::open(dir.path(), Role::Local, "tokyo").unwrap();
+        assert_eq!(version_of(&path), SCHEMA_VERSION);
+        let (state, names) = s.local_load().unwrap();
+        assert_eq!(state.clients.len(), 1);
+        assert_eq!(*state.clients[0].1.report, report());
+        let id = crate::ids::node_id("pc1.tokyo");
+        assert_eq!(names.get(&id).map(String::as_str), Some("pc1.tokyo"));
+        assert_eq!(s.node_names().unwrap().get(&id).map(String::as_str), Some("pc1.tokyo"));
+    }
+
+    /// A store older than every migration step is refused with a message
+    /// that says what it is and what to do, and is left as it was: here a
+    /// version 1 store opened by a build without the 1-to-2 step, and a
+    /// store recording a version below 1.
+    #[test]
+    fn a_store_too_old_to_migrate_is_refused_and_left_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = version_1_store(dir.path());
+        let label = path.display().to_string();
+        let conn = Connection::open(&path).unwrap();
+        let err = Store::prepare_with(conn, &label, Role::Local, "tokyo", &[(2, "")]).unwrap_err();
+        assert!(matches!(err, StoreError::TooOld { found: 1, oldest: 2, .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.starts_with(&label), "{text}");
+        assert!(text.contains("version 1 is too old to migrate"), "{text}");
+        assert!(text.contains(&format!("writes version {SCHEMA_VERSION}")), "{text}");
+        assert!(text.contains("move the data directory aside"), "{text}");
+        assert_eq!(version_of(&path), 1, "a refused store was changed");
+        let conn = Connection::open(&path).unwrap();
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'node_name'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(tables, 0, "a refused store was changed");
+
+        conn.pragma_update(None, "user_version", -3).unwrap();
+        drop(conn);
+        let err = Store::open(dir.path(), Role::Local, "tokyo").unwrap_err();
+        assert!(matches!(err, StoreError::TooOld { found: -3, oldest: 1, .. }), "{err}");
+    }
+
+    /// The name bound to a node id is committed, survives a reopen, and a
+    /// second name for the same id is refused without changing the first.
+    #[test]
+    fn node_name_bindings_are_durable_and_exclusive() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path(), Role::Local, "tokyo").unwrap();
+        s.bind_node_name(NodeId(9), "pc1.tokyo").unwrap();
+        s.bind_node_name(NodeId(9), "pc1.tokyo").unwrap();
+        drop(s);
+        let mut s = Store::open(dir.path(), Role::Local, "tokyo").unwrap();
+        let err = s.bind_node_name(NodeId(9), "pc2.tokyo").unwrap_err();
+        assert!(matches!(err, StoreError::IdBound { .. }), "{err}");
+        assert_eq!(s.node_names().unwrap(), BTreeMap::from([(NodeId(9), "pc1.tokyo".into())]));
+    }
+
+    /// The postcard encodings of the engine values a store holds are those
+    /// of [`SCHEMA_VERSION`]. Postcard writes no field names, so a store
+    /// written before a change to one of these types would be misread
+    /// after it: if this fails, bump `SCHEMA_VERSION`, add a step to
+    /// `MIGRATIONS` that rewrites (or refuses) older stores, and pin the
+    /// new digest here.
+    #[test]
+    fn stored_encodings_are_those_of_this_schema_version() {
+        use tiersync_engine::{Master, MasterConfig, Name, Outbox, Value};
+        let (hq, tokyo, windows) = (Name::new("hq"), Name::new("tokyo"), Name::new("windows"));
+        let cfg = MasterConfig::new(
+            NodeId(1),
+            hq.clone(),
+            vec![hq, tokyo.clone()],
+            BTreeMap::new(),
+            [7; 32],
+        );
+        let mut master = Master::new(cfg);
+        let change = PolicyChange {
+            id: "antivirus".into(),
+            params: Some(BTreeMap::from([
+                ("scan".to_string(), Value::Str("daily".into())),
+                ("level".to_string(), Value::Int(3)),
+                ("ratio".to_string(), Value::Float(0.5)),
+                ("on".to_string(), Value::Bool(true)),
+                ("list".to_string(), Value::List(vec![Value::Int(1)])),
+                ("map".to_string(), Value::Map(BTreeMap::new())),
+            ])),
+            content: Some(Blob::from_bytes(b"signatures".to_vec())),
+            platforms: Some(vec![windows.clone()]),
+            platform_params: Some(BTreeMap::from([(windows.clone(), BTreeMap::new())])),
+            site_params: Some(BTreeMap::from([(tokyo.clone(), BTreeMap::new())])),
+            urgent: true,
+        };
+        let mut out = Outbox::new();
+        master.handle_set_policy(Time(0), change.clone(), 1, &mut out).unwrap();
+        let held = master.store().get(&change.id).unwrap().clone();
+        let effective = held.full.derive(&tokyo, &windows, &held.content, true).unwrap();
+        let mut platforms = BTreeMap::new();
+        platforms.insert(
+            windows,
+            tiersync_engine::stats::PlatformStats {
+                clients: 2,
+                compliant: 1,
+                firewall_on: 1,
+                stale: 0,
+                threats: 4,
+                engine_versions: BTreeMap::from([(2, 2)]),
+                signature_versions: BTreeMap::from([(3, 2)]),
+                rejected_policies: 1,
+            },
+        );
+        let sites =
+            vec![SiteStats { site: tokyo, as_of: Time(5), platforms, rejected_by_server: 1 }];
+        let encodings: Vec<Vec<u8>> = vec![
+            enc(&*held.bare).unwrap(),
+            enc(&report()).unwrap(),
+            enc(&sites).unwrap(),
+            enc(&change).unwrap(),
+            enc(&effective).unwrap(),
+        ];
+        let mut all = Vec::new();
+        for e in &encodings {
+            all.extend_from_slice(&(e.len() as u64).to_le_bytes());
+            all.extend_from_slice(e);
+        }
+        let digest = crate::pki::hex(ring::digest::digest(&ring::digest::SHA256, &all).as_ref());
+        assert_eq!(
+            (SCHEMA_VERSION, digest.as_str()),
+            (2, "f783ebe813732f8b9fd56739f0d7296fa4f5acd60c2f76b7d9c94a8a6508ba38"),
+            "the stored encoding changed: bump SCHEMA_VERSION and migrate (see the test's doc)"
+        );
+        // And each decodes back to what was stored.
+        assert_eq!(dec::<SecurityReport>("report", &encodings[1]).unwrap(), report());
+        assert_eq!(dec::<Vec<SiteStats>>("upload", &encodings[2]).unwrap(), sites);
     }
 
     #[test]

@@ -14,11 +14,11 @@ use std::time::Duration;
 use common::*;
 use rand::{RngExt as _, SeedableRng as _};
 use tiersync_engine::stats::SiteStats;
-use tiersync_engine::{Message, codec};
+use tiersync_engine::{Message, Time, codec};
 use tiersync_net::config::TlsFiles;
 use tiersync_net::frame::{self, KEEPALIVE, Limits};
-use tiersync_net::ids::Role;
-use tiersync_net::operator::{self, OpRequest, OpResponse, OpScope};
+use tiersync_net::ids::{Role, node_id};
+use tiersync_net::operator::{self, OpRequest, OpResponse, OpScope, time_text};
 use tiersync_net::pki;
 use tiersync_net::store::Store;
 use tokio::io::AsyncWriteExt as _;
@@ -58,7 +58,11 @@ fn applied_once(node: &Node, what: &str) {
 /// Kill -9 of a local server during its synchronisations loses nothing it
 /// acknowledged: after each kill its store holds at least the revision its
 /// clients had already applied from it (it served only what it had
-/// committed) and the report of every client it had acknowledged; after
+/// committed) and the report of every client it had acknowledged, each
+/// under that client's id and name with that client's fields (site,
+/// platform, engine version, inventory), at least as new as the one the
+/// server showed the master just before the kill and never newer than
+/// what the client holds or older than the last kill's; after
 /// each restart it resumes syncing, every client converges on the master's
 /// last revision having applied each revision exactly once, and a client
 /// restarted from its own store applies nothing again.
@@ -76,12 +80,23 @@ async fn kill_9_of_a_local_server_during_syncs_loses_nothing() {
         let addr = addr.expect("a local server listens");
         // Restarts keep the port the clients know.
         let config = net.local_config("tokyo", addr, master.addr());
-        let clients = [
-            net.start_client("pc1.tokyo", "tokyo", "windows", addr).await,
-            net.start_client("pc2.tokyo", "tokyo", "windows", addr).await,
-            net.start_client("pc3.tokyo", "tokyo", "linux", addr).await,
+        // Each client reports its own engine version, so that a record
+        // stored under the wrong client, or a stale one, shows.
+        let specs = [
+            ("pc1.tokyo", "windows", 11),
+            ("pc2.tokyo", "windows", 12),
+            ("pc3.tokyo", "linux", 13),
         ];
+        let mut started = Vec::new();
+        for (name, platform, version) in specs {
+            let path = net.client_config(name, "tokyo", platform, addr, "tokyo");
+            prepend(&path, &format!("engine_version = {version}\n"));
+            started.push(net.start_client_from(&path).await);
+        }
+        let Ok::<[Node; 3], _>(clients) = started.try_into() else { panic!("three clients") };
         let to_local = net.operator(addr, "tokyo");
+        let inventory = format!("os={}", std::env::consts::OS);
+        let mut last_seen: BTreeMap<&str, Time> = BTreeMap::new();
 
         // The master changes the policy every 150 ms throughout.
         let changing = Arc::new(AtomicBool::new(true));
@@ -104,6 +119,18 @@ async fn kill_9_of_a_local_server_during_syncs_loses_nothing() {
                 for c in &clients {
                     applied = applied.max(c.revision("antivirus").await.unwrap_or(0));
                 }
+                // What the server holds of each client now, as the master's
+                // drill-down shows it: its acknowledged latest report.
+                let mut shown = BTreeMap::new();
+                for (name, _, _) in specs {
+                    let one =
+                        OpRequest::Status { current: true, scope: OpScope::Client(name.into()) };
+                    if let OpResponse::Status(v) = master.op(one).await
+                        && let Some(row) = v.client
+                    {
+                        shown.insert(name, row);
+                    }
+                }
 
                 // Start a synchronisation and kill the server in the middle.
                 let _ = operator::request(&to_local, &OpRequest::SyncNow).await;
@@ -112,7 +139,7 @@ async fn kill_9_of_a_local_server_during_syncs_loses_nothing() {
 
                 let store = Store::open(&net.dir().join("data/tokyo"), Role::Local, "tokyo")
                     .expect("the store opens after a kill -9");
-                let (state, _) = store.local_load().unwrap();
+                let (state, names) = store.local_load().unwrap();
                 assert!(
                     state.upto.0 >= applied,
                     "round {round}: store at r{} but clients had applied r{applied}",
@@ -123,6 +150,43 @@ async fn kill_9_of_a_local_server_during_syncs_loses_nothing() {
                         state.clients.len(),
                         3,
                         "round {round}: an acknowledged report lost"
+                    );
+                }
+                // Each stored record is its client's, whole, and at least
+                // as new as what the server acknowledged and showed.
+                for ((name, platform, version), client) in specs.iter().zip(&clients) {
+                    let id = node_id(name);
+                    let Some((_, rec)) = state.clients.iter().find(|(i, _)| *i == id) else {
+                        assert!(round == 0 && !shown.contains_key(name), "{name}'s record lost");
+                        continue;
+                    };
+                    let what = format!("round {round}, {name}");
+                    assert_eq!(names.get(&id).map(String::as_str), Some(*name), "{what}");
+                    let r = &rec.report;
+                    assert_eq!(
+                        (r.site.as_str(), r.platform.as_str(), r.engine_version),
+                        ("tokyo", *platform, *version),
+                        "{what}: another client's or a damaged record"
+                    );
+                    assert_eq!(r.inventory.as_bytes(), inventory.as_bytes(), "{what}");
+                    assert_eq!((r.threats_found, r.rejected_policies), (0, 0), "{what}");
+                    let stored = r.applied.iter().find(|(p, _)| p.as_str() == "antivirus");
+                    let stored = stored.map_or(0, |(_, rev)| rev.0);
+                    let held = client.revision("antivirus").await.unwrap_or(0);
+                    assert!(stored <= held, "{what}: stored r{stored}, the client holds r{held}");
+                    if let Some(row) = shown.get(name) {
+                        let before = row.applied.iter().find(|(p, _)| p == "antivirus");
+                        let before = before.map_or(0, |a| a.1);
+                        assert!(
+                            stored >= before,
+                            "{what}: stored r{stored}, acknowledged r{before}"
+                        );
+                        assert!(time_text(rec.seen) >= row.seen, "{what}: an older report stored");
+                    }
+                    let prev = last_seen.insert(name, rec.seen);
+                    assert!(
+                        prev.is_none_or(|p| p <= rec.seen),
+                        "{what}: a stored report went back"
                     );
                 }
                 drop(store);
@@ -170,11 +234,7 @@ struct Seen {
 }
 
 fn files(net: &Net, name: &str) -> TlsFiles {
-    TlsFiles {
-        ca: net.pki().join("ca.pem"),
-        cert: net.pki().join(format!("{name}.pem")),
-        key: net.pki().join(format!("{name}.key")),
-    }
+    net.files(name)
 }
 
 /// A relay between the local server `tokyo` and the master at `upstream`

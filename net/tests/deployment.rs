@@ -4,12 +4,20 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::*;
 use tiersync_engine::message::ErrorCode;
+use tiersync_engine::{Message, codec};
+use tiersync_net::frame::{self, KEEPALIVE, Limits};
 use tiersync_net::ids::Role;
 use tiersync_net::operator::{self, OpRequest, OpResponse, OpScope};
+use tiersync_net::{metrics, pki};
+use tokio::sync::Notify;
 
 /// Every test in at most this long.
 const TEST_BOUND: Duration = Duration::from_secs(90);
@@ -391,6 +399,13 @@ async fn policy_set_platform_and_show_revision() {
             panic!("show --revision 2")
         };
         assert_eq!(second.platform_params, r#"{"linux":{"heuristics":false}}"#);
+        // A refusal says why: `--platform` for a policy that does not exist.
+        let refused = send(format!("x set firewall --file {for_linux} --platform linux")).await;
+        assert!(
+            matches!(&refused, OpResponse::Error(e)
+                if e.contains("no policy `firewall`") && e.contains("`--platform` only adds")),
+            "{refused:?}"
+        );
         let missing = send("x show antivirus --revision 9".into()).await;
         assert!(
             matches!(&missing, OpResponse::Error(e) if e.contains("no revision 9")),
@@ -406,39 +421,249 @@ async fn policy_set_platform_and_show_revision() {
     .await;
 }
 
-/// SIGTERM stops a local server cleanly: it stops accepting, finishes the
-/// exchanges it started (far sooner than its 30 s bound: it does not wait
-/// the bound out), exits 0, and leaves a store that reopens and holds what
-/// it had.
+/// A relay between the local server `tokyo` and the master at `upstream`
+/// (it holds both certificates) that holds back the first `Policies` reply
+/// carrying revision `upto` or later: it tells `held` when it has it, and
+/// forwards it (and what follows) once `release` is notified.
+async fn holding_relay(
+    net: &Net,
+    upstream: SocketAddr,
+    upto: u64,
+    held: Arc<Notify>,
+    release: Arc<Notify>,
+) -> SocketAddr {
+    use tokio::io::AsyncWriteExt as _;
+    let acceptor =
+        tokio_rustls::TlsAcceptor::from(pki::server_config(&net.files("master")).unwrap());
+    let connector =
+        tokio_rustls::TlsConnector::from(pki::client_config(&net.files("tokyo")).unwrap());
+    let listener = tokio::net::TcpListener::bind(any_port()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = Limits {
+        max_frame_bytes: 1 << 20,
+        dead_after: Duration::from_secs(60),
+        min_send_rate_bps: 1,
+        grace: Duration::from_secs(60),
+    };
+    let holding = Arc::new(AtomicBool::new(true));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, connector) = (acceptor.clone(), connector.clone());
+            let (held, release, holding) = (held.clone(), release.clone(), holding.clone());
+            tokio::spawn(async move {
+                let Ok(down) = acceptor.accept(tcp).await else { return };
+                let Ok(up) = tokio::net::TcpStream::connect(upstream).await else { return };
+                let name = rustls_pki_types::ServerName::try_from("master").unwrap();
+                let Ok(up) = connector.connect(name, up).await else { return };
+                let (mut dr, mut dw) = tokio::io::split(down);
+                let (mut ur, mut uw) = tokio::io::split(up);
+                let to_master = async {
+                    while let Ok(f) = frame::read_frame(&mut dr, &limits).await {
+                        if uw.write_all(&f).await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                let to_local = async {
+                    while let Ok(f) = frame::read_frame(&mut ur, &limits).await {
+                        let reaches = f != KEEPALIVE
+                            && matches!(codec::decode(&f, usize::MAX),
+                                Ok((Message::Policies { upto: r, .. }, _)) if r.0 >= upto);
+                        if reaches && holding.swap(false, Ordering::SeqCst) {
+                            held.notify_one();
+                            release.notified().await;
+                        }
+                        if dw.write_all(&f).await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                tokio::select! { _ = to_master => {}, _ = to_local => {} }
+            });
+        }
+    });
+    addr
+}
+
+/// SIGTERM with an exchange in flight, a local server's fetch of a new
+/// revision from the master, held on its way back by a relay, while a
+/// client is connected and polling: the server stops accepting new
+/// connections at once, does not exit while the fetch is unanswered (its
+/// grace is 30 s), and once the answer arrives stores it, exits 0 well
+/// before the grace, and leaves a store that reopens holding the new
+/// revision and the client's report.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_exits_0_with_a_store_that_reopens() {
+async fn sigterm_finishes_the_exchange_in_flight_flushes_and_exits_0() {
     bounded(async {
         let net = Net::new();
         let master = net.start_master(&["tokyo"]).await;
-        let grace = &[("shutdown_grace", "\"30s\"")];
-        let path = net.local_config_with("tokyo", any_port(), master.addr(), grace);
+        net.issue(Role::Local, "tokyo", None);
+        let (held, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let relay = holding_relay(&net, master.addr(), 2, held.clone(), release.clone()).await;
+        // A long dead-peer timeout, so that the held reply's silence does
+        // not close the session to the master.
+        let grace = &[("shutdown_grace", "\"30s\""), ("dead_after", "\"30s\"")];
+        let path = net.local_config_with("tokyo", any_port(), relay, grace);
         let log = net.dir().join("tokyo.log");
         let (mut local, addr) = Proc::spawn("local", &path, &log);
-        let pc = net.start_client("pc1.tokyo", "tokyo", "windows", addr.unwrap()).await;
+        let addr = addr.expect("a local server listens");
+        let pc = net.start_client("pc1.tokyo", "tokyo", "windows", addr).await;
         set(&master, policy("antivirus", &["windows"], &[])).await;
         eventually("revision 1 applied", || async { pc.revision("antivirus").await == Some(1) })
             .await;
 
-        let asked = tokio::time::Instant::now();
-        let status = local.terminate(Duration::from_secs(25)).expect("the server exits");
-        assert!(status.success(), "exit status {status:?}");
-        let took = asked.elapsed();
-        assert!(took < Duration::from_secs(10), "took {took:?}: it waited out its bound");
-        let text = std::fs::read_to_string(&log).unwrap();
-        assert!(text.contains("stopping: no exchange in flight"), "{text}");
+        // Revision 2: the answer carrying it to Tokyo waits at the relay.
+        set(&master, policy("antivirus", &["windows"], &[("v", "2")])).await;
+        tokio::time::timeout(WAIT, held.notified()).await.expect("tokyo fetches revision 2");
+        local.send_term();
+        eventually("new connections are refused", || async {
+            tokio::net::TcpStream::connect(addr).await.is_err()
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(local.exited().is_none(), "it exited with its fetch unanswered");
 
+        let released = tokio::time::Instant::now();
+        release.notify_one();
+        let status = loop {
+            if let Some(status) = local.exited() {
+                break status;
+            }
+            assert!(released.elapsed() < Duration::from_secs(25), "it did not exit");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(status.success(), "exit status {status:?}");
+        let took = released.elapsed();
+        assert!(took < Duration::from_secs(10), "took {took:?}: it waited out its grace");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let stopping = text
+            .lines()
+            .find(|l| l.contains("stopping: no new work"))
+            .unwrap_or_else(|| panic!("no stop in the log: {text}"));
+        let in_flight = stopping
+            .split("in_flight=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next().and_then(|n| n.parse::<u32>().ok()));
+        assert!(in_flight.is_some_and(|n| n >= 1), "nothing in flight at the stop: {stopping}");
+        assert!(text.contains("stopping: no exchange in flight"), "{text}");
+        assert!(!text.contains("unanswered after the grace"), "{text}");
+
+        // Flushed: the answer that arrived while stopping is in the store.
         let store =
             tiersync_net::store::Store::open(&net.dir().join("data/tokyo"), Role::Local, "tokyo")
                 .expect("the store reopens");
         let (state, names) = store.local_load().expect("and reads");
-        assert_eq!(state.upto.0, 1);
+        assert_eq!(state.upto.0, 2, "the revision fetched while stopping was not stored");
+        assert_eq!(state.policies.iter().map(|h| h.revision().0).collect::<Vec<_>>(), [2]);
         assert_eq!(state.clients.len(), 1);
         assert_eq!(names.values().next().map(String::as_str), Some("pc1.tokyo"));
+    })
+    .await;
+}
+
+/// One scrape of a Prometheus text endpoint over HTTP: every sample by its
+/// series (name and labels as written), after checking the reply's status
+/// and type and that each sample's metric is declared by a `# TYPE` line.
+async fn scrape(addr: SocketAddr) -> BTreeMap<String, f64> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n").await.unwrap();
+    let mut reply = String::new();
+    tokio::time::timeout(WAIT, s.read_to_string(&mut reply)).await.unwrap().unwrap();
+    let (head, body) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert!(head.contains("content-type: text/plain; version=0.0.4"), "{head}");
+    let mut types = BTreeMap::new();
+    let mut samples = BTreeMap::new();
+    for line in body.lines() {
+        if let Some(decl) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = decl.split_once(' ').expect("# TYPE name kind");
+            types.insert(name.to_string(), kind.to_string());
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("a sample: series value");
+        let name = series.split('{').next().unwrap();
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| {
+                name.strip_suffix(s).filter(|b| types.get(*b).is_some_and(|k| k == "histogram"))
+            })
+            .unwrap_or(name);
+        assert!(types.contains_key(base), "no # TYPE for {name}");
+        samples.insert(series.to_string(), value.parse::<f64>().expect("a numeric value"));
+    }
+    samples
+}
+
+/// The metrics endpoint, served as `--metrics` serves it and scraped over
+/// HTTP on loopback, shows the documented series with values from the
+/// run: bytes and messages per peer and kind, connected children, the
+/// local server's sync durations, the master's last sync time per child,
+/// and the policy revision per node (each node's own and what its children
+/// and clients last said they hold).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_endpoint_shows_the_documented_series() {
+    bounded(async {
+        let net = Net::new();
+        let began = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let master = net.start_master(&["tokyo"]).await;
+        let tokyo = net.start_local("tokyo", any_port(), master.addr()).await;
+        let pc = net.start_client("pc1.tokyo", "tokyo", "windows", tokyo.addr()).await;
+        let at_master = metrics::spawn(any_port(), master.metrics.clone()).await.unwrap();
+        let at_tokyo = metrics::spawn(any_port(), tokyo.metrics.clone()).await.unwrap();
+        set(&master, policy("antivirus", &["windows"], &[])).await;
+        eventually("revision 1 applied", || async { pc.revision("antivirus").await == Some(1) })
+            .await;
+        assert!(matches!(tokyo.op(OpRequest::SyncNow).await, OpResponse::Done(_)));
+
+        let want_master = [
+            ("tiersync_bytes_total{peer=\"tokyo\",direction=\"in\",kind=\"sync\"}", None),
+            ("tiersync_messages_total{peer=\"tokyo\",direction=\"in\",kind=\"sync\"}", None),
+            ("tiersync_bytes_total{peer=\"tokyo\",direction=\"out\",kind=\"policies\"}", None),
+            ("tiersync_messages_total{peer=\"tokyo\",direction=\"out\",kind=\"policies\"}", None),
+            ("tiersync_connected_children", Some(1.0)),
+            ("tiersync_policy_revision{node=\"master\"}", Some(1.0)),
+            ("tiersync_policy_revision{node=\"tokyo\"}", Some(1.0)),
+            ("tiersync_last_sync_timestamp_seconds{child=\"tokyo\"}", None),
+        ];
+        let want_tokyo = [
+            ("tiersync_bytes_total{peer=\"pc1.tokyo\",direction=\"in\",kind=\"report\"}", None),
+            ("tiersync_messages_total{peer=\"pc1.tokyo\",direction=\"in\",kind=\"poll\"}", None),
+            ("tiersync_bytes_total{peer=\"master\",direction=\"out\",kind=\"sync\"}", None),
+            ("tiersync_messages_total{peer=\"master\",direction=\"out\",kind=\"sync\"}", None),
+            ("tiersync_connected_children", Some(1.0)),
+            ("tiersync_sync_duration_seconds_count", None),
+            ("tiersync_policy_revision{node=\"tokyo\"}", Some(1.0)),
+            ("tiersync_client_policy_revision{client=\"pc1.tokyo\"}", Some(1.0)),
+            ("tiersync_client_last_poll_timestamp_seconds{client=\"pc1.tokyo\"}", None),
+        ];
+        // Each series present, at the value given or above zero.
+        let shows = |got: &BTreeMap<String, f64>, want: &[(&str, Option<f64>)]| {
+            want.iter().all(|(series, v)| {
+                got.get(*series).is_some_and(|g| v.map_or(*g > 0.0, |v| *g == v))
+            })
+        };
+        eventually("both endpoints show every series", || async {
+            shows(&scrape(at_master).await, &want_master)
+                && shows(&scrape(at_tokyo).await, &want_tokyo)
+        })
+        .await;
+
+        let (m, t) = (scrape(at_master).await, scrape(at_tokyo).await);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let last_sync = m["tiersync_last_sync_timestamp_seconds{child=\"tokyo\"}"];
+        assert!(last_sync >= began - 1.0 && last_sync <= now + 1.0, "{last_sync} not in the run");
+        let count = t["tiersync_sync_duration_seconds_count"];
+        assert_eq!(t["tiersync_sync_duration_seconds_bucket{le=\"+Inf\"}"], count);
+        let sum = t["tiersync_sync_duration_seconds_sum"];
+        assert!(sum >= 0.0 && sum < 30.0 * count, "sync durations sum to {sum} s");
+        assert_eq!(m["tiersync_open_sessions"], 1.0);
     })
     .await;
 }

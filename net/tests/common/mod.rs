@@ -69,6 +69,15 @@ impl Net {
         pki::issue(&self.pki(), role, name, site).unwrap();
     }
 
+    /// The TLS files `name`'s certificate was issued into.
+    pub fn files(&self, name: &str) -> config::TlsFiles {
+        config::TlsFiles {
+            ca: self.pki().join("ca.pem"),
+            cert: self.pki().join(format!("{name}.pem")),
+            key: self.pki().join(format!("{name}.key")),
+        }
+    }
+
     fn tls(&self, name: &str) -> String {
         format!("[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/{name}.pem\"\nkey = \"pki/{name}.key\"\n")
     }
@@ -275,6 +284,13 @@ pub fn any_port() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
+/// Writes `text` before the first line of the file at `path`: top-level
+/// keys of a configuration must precede its tables.
+pub fn prepend(path: &Path, text: &str) {
+    let old = std::fs::read_to_string(path).unwrap();
+    std::fs::write(path, format!("{text}{old}")).unwrap();
+}
+
 /// [`TRANSPORT`] with some settings replaced.
 pub fn transport_with(changes: &[(&str, &str)]) -> String {
     let mut text = TRANSPORT.to_string();
@@ -344,19 +360,34 @@ impl Proc {
         }
     }
 
-    /// SIGTERM, then wait up to `bound` for it to exit.
-    pub fn terminate(&mut self, bound: Duration) -> Option<ExitStatus> {
+    /// Sends SIGTERM, and returns at once.
+    pub fn send_term(&self) {
         let status = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
         assert!(status.is_ok_and(|s| s.success()), "kill -TERM failed");
-        let child = self.child.as_mut()?;
+    }
+
+    /// The exit status, if the process has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().unwrap()?;
+        self.child = None;
+        Some(status)
+    }
+
+    /// Waits up to `bound` for the process to exit.
+    pub fn wait_exit(&mut self, bound: Duration) -> Option<ExitStatus> {
         for _ in 0..bound.as_millis() / 20 {
-            if let Some(status) = child.try_wait().unwrap() {
-                self.child = None;
+            if let Some(status) = self.exited() {
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+
+    /// SIGTERM, then wait up to `bound` for it to exit.
+    pub fn terminate(&mut self, bound: Duration) -> Option<ExitStatus> {
+        self.send_term();
+        self.wait_exit(bound)
     }
 }
 
