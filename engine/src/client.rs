@@ -311,6 +311,12 @@ impl Client {
         full: bool,
         out: &mut Outbox,
     ) {
+        if !full && policies.is_empty() && removed.is_empty() {
+            // Nothing changed (most answers): only the revision may move,
+            // never back for a late answer to an older poll.
+            self.have = self.have.max(current);
+            return;
+        }
         if full && current < self.have && !self.resync {
             tracing::debug!(%current, have = %self.have, "stale full update ignored");
             return;
