@@ -595,6 +595,15 @@ async fn scrape(addr: SocketAddr) -> BTreeMap<String, f64> {
     samples
 }
 
+/// Wall-clock seconds since the Unix epoch: the daemons stamp their last
+/// synchronisation with the wall clock, so the test brackets it with one.
+#[allow(clippy::disallowed_methods)] // A test of real daemons reads the real clock.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// The metrics endpoint, served as `--metrics` serves it and scraped over
 /// HTTP on loopback, shows the documented series with values from the
 /// run: bytes and messages per peer and kind, connected children, the
@@ -605,10 +614,7 @@ async fn scrape(addr: SocketAddr) -> BTreeMap<String, f64> {
 async fn the_metrics_endpoint_shows_the_documented_series() {
     bounded(async {
         let net = Net::new();
-        let began = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64();
+        let began = unix_now();
         let master = net.start_master(&["tokyo"]).await;
         let tokyo = net.start_local("tokyo", any_port(), master.addr()).await;
         let pc = net.start_client("pc1.tokyo", "tokyo", "windows", tokyo.addr()).await;
@@ -653,10 +659,7 @@ async fn the_metrics_endpoint_shows_the_documented_series() {
         .await;
 
         let (m, t) = (scrape(at_master).await, scrape(at_tokyo).await);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64();
+        let now = unix_now();
         let last_sync = m["tiersync_last_sync_timestamp_seconds{child=\"tokyo\"}"];
         assert!(last_sync >= began - 1.0 && last_sync <= now + 1.0, "{last_sync} not in the run");
         let count = t["tiersync_sync_duration_seconds_count"];
