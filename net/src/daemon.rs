@@ -977,11 +977,14 @@ impl Driver {
                 debug!(attempt, "sync started");
             }
             Observation::SyncCompleted { upto } => {
-                let took = self.sync_started.take().map(|s| now.saturating_since(s));
-                if let Some(took) = took {
-                    self.metrics.sync_done(took);
+                match self.sync_started.take().map(|s| now.saturating_since(s)) {
+                    Some(took) => {
+                        self.metrics.sync_done(took);
+                        let took_ms = took.as_secs_f64() * 1e3;
+                        info!(upto = upto.0, took_ms, "sync completed");
+                    }
+                    None => info!(upto = upto.0, "sync completed"),
                 }
-                info!(upto = upto.0, ?took, "sync completed");
             }
             Observation::SyncAbandoned { attempts } => {
                 warn!(attempts, "sync abandoned until the next window");
