@@ -241,29 +241,34 @@ impl Sink {
     #[inline]
     fn apply_packed(&mut self, w: &Packed) {
         match w[0] & 0xff {
-            TAG_SENT_CROSSED => {
-                let r = SentCrossed::unpack(w);
-                let (wire, reverse) = (u64::from(r.wire), u64::from(r.reverse));
-                self.obs.count_kind(r.kind, wire, reverse, u64::from(r.frame));
-                self.obs.count_sent(r.at, r.from, wire);
-                let link = r.link as usize;
-                self.obs.count_crossing(link, r.dir, r.start, wire, r.busy_ns, reverse, r.business);
-            }
-            TAG_DELIVERED => {
-                let Delivered { at, from, to, kind, heard, len, wire } = Delivered::unpack(w);
-                let mut record = [0u8; 25];
-                record[..8].copy_from_slice(&at.0.to_le_bytes());
-                record[8..12].copy_from_slice(&from.0.to_le_bytes());
-                record[12..16].copy_from_slice(&to.0.to_le_bytes());
-                record[16] = kind as u8;
-                record[17..].copy_from_slice(&len.to_le_bytes());
-                self.trace.update(&record);
-                self.obs.count_received(at, to, wire);
-                if let Some(site) = heard {
-                    self.obs.site_heard_at(at, usize::from(site));
-                }
-            }
+            TAG_SENT_CROSSED => self.apply_sent_crossed(SentCrossed::unpack(w)),
+            TAG_DELIVERED => self.apply_delivered(Delivered::unpack(w)),
             _ => debug_assert!(false, "an unknown metering tag"),
+        }
+    }
+
+    #[inline]
+    fn apply_sent_crossed(&mut self, r: SentCrossed) {
+        let (wire, reverse) = (u64::from(r.wire), u64::from(r.reverse));
+        self.obs.count_kind(r.kind, wire, reverse, u64::from(r.frame));
+        self.obs.count_sent(r.at, r.from, wire);
+        let link = r.link as usize;
+        self.obs.count_crossing(link, r.dir, r.start, wire, r.busy_ns, reverse, r.business);
+    }
+
+    #[inline]
+    fn apply_delivered(&mut self, r: Delivered) {
+        let Delivered { at, from, to, kind, heard, len, wire } = r;
+        let mut record = [0u8; 25];
+        record[..8].copy_from_slice(&at.0.to_le_bytes());
+        record[8..12].copy_from_slice(&from.0.to_le_bytes());
+        record[12..16].copy_from_slice(&to.0.to_le_bytes());
+        record[16] = kind as u8;
+        record[17..].copy_from_slice(&len.to_le_bytes());
+        self.trace.update(&record);
+        self.obs.count_received(at, to, wire);
+        if let Some(site) = heard {
+            self.obs.site_heard_at(at, usize::from(site));
         }
     }
 
@@ -341,21 +346,26 @@ impl Meter {
     /// Counts a message's sending and first crossing.
     #[inline(always)]
     pub(crate) fn sent_crossed(&mut self, r: SentCrossed) {
-        self.push_packed(r.pack());
+        match &mut self.inline {
+            Some(sink) => sink.apply_sent_crossed(r),
+            None => self.push_packed(r.pack()),
+        }
     }
 
     /// Counts a delivery.
     #[inline(always)]
     pub(crate) fn delivered(&mut self, r: Delivered) {
-        self.push_packed(r.pack());
+        match &mut self.inline {
+            Some(sink) => sink.apply_delivered(r),
+            None => self.push_packed(r.pack()),
+        }
     }
 
+    /// Appends packed words for the metering thread. Takes them by value
+    /// and never by reference, so that they go from registers to the
+    /// buffer without a stop on the stack.
     #[inline(always)]
     fn push_packed(&mut self, w: Packed) {
-        if let Some(sink) = &mut self.inline {
-            sink.apply_packed(&w);
-            return;
-        }
         self.buf.words.push(w);
         if self.buf.words.len() >= BATCH {
             self.flush();

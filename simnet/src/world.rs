@@ -587,13 +587,14 @@ impl<'a> World<'a> {
     /// For a client's report timer: the client's index and the table of
     /// client records of the server it reports to.
     ///
-    /// The server comes from the plan (the client's site), not from the
-    /// client's profile: reading the profile would wait for the client's
-    /// record, the very miss these steps hide.
+    /// The server comes from the client's site in its [`NodeState`], which
+    /// [`World::prefetch`] warmed a few events before, not from the
+    /// client's profile (a pointer to follow from the client's record) or
+    /// the plan's per-client site array (a cache miss of its own).
     fn report_ahead(&self, ev: &Event) -> Option<(usize, &tiersync_engine::stats::ClientTable)> {
         let Event::Timer { node, timer: Timer::Report, .. } = ev else { return None };
         let client = node.0.checked_sub(self.plan.client_base)? as usize;
-        let site = *self.plan.client_site.get(client)?;
+        let site = self.state.get(node.0 as usize)?.site;
         let table = match self.plan.client_server[usize::from(site)] {
             build::ServerRef::Master => self.master.clients(),
             build::ServerRef::Local(l) => self.locals.get(l)?.clients(),
