@@ -420,3 +420,84 @@ fn run_json_has_the_documented_keys_and_types() {
     }
     assert_eq!(json["transport_model"]["mss_bytes"], 1460, "the issue's MSS");
 }
+
+/// `compare` writes `kinds.csv` and `nodes.csv` with the columns the
+/// report and the README document, no all-zero rows, and hourly numbers
+/// that add up to the per-kind, per-server and per-group totals of `run
+/// --json` under each strategy.
+#[test]
+fn compare_writes_kinds_and_nodes_csv_that_add_up_to_the_run_json() {
+    let path = small_file("kinds-nodes");
+    let p = path.to_str().expect("a UTF-8 path");
+    let dir = path.parent().expect("a folder").join("report");
+    let out = tiersync(&["compare", p, "--out", dir.to_str().expect("UTF-8"), "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let read = |name: &str| -> Vec<Vec<String>> {
+        let text =
+            std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        text.lines().map(|l| l.split(',').map(str::to_owned).collect()).collect()
+    };
+    let kinds = read("kinds.csv");
+    assert_eq!(kinds[0].join(","), "bucket_start_utc,strategy,kind,bytes,messages");
+    let nodes = read("nodes.csv");
+    assert_eq!(
+        nodes[0].join(","),
+        "bucket_start_utc,strategy,node,role,site,platform,\
+         bytes_in,bytes_out,messages_in,messages_out"
+    );
+    let report = std::fs::read_to_string(dir.join("report.md")).expect("report.md");
+    assert!(report.contains("`kinds.csv`") && report.contains("`nodes.csv`"));
+
+    let num = |s: &str| s.parse::<u64>().unwrap_or_else(|e| panic!("{s}: {e}"));
+    for strategy in ["flat", "flat-conditional", "tiered"] {
+        let out = tiersync(&["run", p, "--strategy", strategy, "--json", "-q"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+
+        let mut by_kind = std::collections::BTreeMap::<String, [u64; 2]>::new();
+        for row in kinds[1..].iter().filter(|r| r[1] == strategy) {
+            assert!(row[0].ends_with(":00:00Z"), "an hour's start: {row:?}");
+            let e = by_kind.entry(row[2].clone()).or_default();
+            let v = [num(&row[3]), num(&row[4])];
+            assert!(v != [0, 0], "an all-zero row: {row:?}");
+            e[0] += v[0];
+            e[1] += v[1];
+        }
+        for (kind, k) in json["by_kind"].as_object().expect("by_kind") {
+            let want = [k["bytes"].as_u64().unwrap(), k["messages"].as_u64().unwrap()];
+            let got = by_kind.remove(kind).unwrap_or_default();
+            assert_eq!(got, want, "{strategy}: {kind}");
+        }
+        assert!(by_kind.is_empty(), "{strategy}: {by_kind:?}");
+
+        // (node, role, site, platform) -> [bytes_in, bytes_out, messages_in, messages_out]
+        let mut by_node = std::collections::BTreeMap::<[String; 4], [u64; 4]>::new();
+        for row in nodes[1..].iter().filter(|r| r[1] == strategy) {
+            let key = [row[2].clone(), row[3].clone(), row[4].clone(), row[5].clone()];
+            let v = [num(&row[6]), num(&row[7]), num(&row[8]), num(&row[9])];
+            assert!(v != [0; 4], "an all-zero row: {row:?}");
+            let e = by_node.entry(key).or_default();
+            for (sum, x) in e.iter_mut().zip(v) {
+                *sum += x;
+            }
+        }
+        let fields = ["bytes_in", "bytes_out", "messages_in", "messages_out"];
+        let counts = |v: &serde_json::Value| fields.map(|k| v[k].as_u64().unwrap());
+        let text = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap().to_owned();
+        let mut want = std::collections::BTreeMap::new();
+        for s in json["servers"].as_array().expect("servers") {
+            let (role, site) = (text(s, "role"), text(s, "site"));
+            let name = if role == "master" { "master".to_owned() } else { site.clone() };
+            want.insert([name, role, site, String::new()], counts(s));
+        }
+        for g in json["client_groups"].as_array().expect("client_groups") {
+            let (site, platform) = (text(g, "site"), text(g, "platform"));
+            let name = format!("{site}/{platform}");
+            want.insert([name, "clients".to_owned(), site, platform], counts(g));
+        }
+        want.retain(|_, v| *v != [0; 4]);
+        assert_eq!(by_node, want, "{strategy}");
+    }
+    let _ = std::fs::remove_dir_all(path.parent().expect("a folder"));
+}

@@ -250,7 +250,7 @@ impl Sink {
     #[inline]
     fn apply_sent_crossed(&mut self, r: SentCrossed) {
         let (wire, reverse) = (u64::from(r.wire), u64::from(r.reverse));
-        self.obs.count_kind(r.kind, wire, reverse, u64::from(r.frame));
+        self.obs.count_kind(r.at, r.kind, wire, reverse, u64::from(r.frame));
         self.obs.count_sent(r.at, r.from, wire);
         let link = r.link as usize;
         self.obs.count_crossing(link, r.dir, r.start, wire, r.busy_ns, reverse, r.business);
@@ -275,7 +275,7 @@ impl Sink {
     fn apply(&mut self, r: Record) {
         match r {
             Record::Sent { at, from, kind, wire, reverse, frame } => {
-                self.obs.count_kind(kind, wire, reverse, frame);
+                self.obs.count_kind(at, kind, wire, reverse, frame);
                 self.obs.count_sent(at, from, wire);
             }
             Record::Crossing { link, dir, business, at, wire, busy_ns, reverse } => {

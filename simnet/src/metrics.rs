@@ -15,9 +15,9 @@ use tiersync_engine::{Client, ClientProfile, Message, MessageKind, Name, NodeId,
 use crate::build::Plan;
 use crate::link::Direction;
 use crate::output::{
-    ChangeSummary, ClientGroupSummary, DirectionSummary, FetchKind, FetchRow, KindSummary,
-    LinkSummary, MasterRow, MasterSummary, PropagationRow, PropagationSummary, QuerySummary,
-    RunDetail, SeriesRow, ServerSummary, SiteSummary, WanSummary,
+    ChangeSummary, ClientGroupSummary, DirectionSummary, FetchKind, FetchRow, KindSeriesRow,
+    KindSummary, LinkSummary, MasterRow, MasterSummary, NodeInfo, NodeSeriesRow, PropagationRow,
+    PropagationSummary, QuerySummary, RunDetail, SeriesRow, ServerSummary, SiteSummary, WanSummary,
 };
 use crate::scenario::Scenario;
 
@@ -83,6 +83,29 @@ struct TrafficCell {
     messages: u32,
 }
 
+/// What one message kind carried in one metering bucket: wire bytes, as
+/// [`KindSummary::bytes`] counts them, and messages sent. Kept only with
+/// the detail; `u32` messages keep a cell at 16 bytes (a 1-minute bucket
+/// holds far fewer than 4 billion messages of one kind).
+#[derive(Clone, Copy, Debug, Default)]
+struct KindCell {
+    bytes: u64,
+    messages: u32,
+}
+
+/// What one server or client group sent and received in one metering
+/// bucket, bytes on the wire, as [`Observer::count_sent`] and
+/// [`Observer::count_received`] count its totals. Kept only with the
+/// detail, 24 bytes: some 160 rows of 10,080 one-minute buckets (a week of
+/// a million clients) take about 39 MB.
+#[derive(Clone, Copy, Debug, Default)]
+struct NodeCell {
+    bytes_in: u64,
+    bytes_out: u64,
+    messages_in: u32,
+    messages_out: u32,
+}
+
 /// The parts of a summary the observer computes.
 pub struct SummaryParts {
     pub wan: WanSummary,
@@ -136,6 +159,13 @@ pub struct Observer {
     /// Per group: site, platform, clients.
     group_info: Vec<(String, String, u64)>,
     kinds: [KindSummary; MessageKind::ALL.len()],
+    /// Only with the detail (else empty): traffic per (kind, bucket), at
+    /// `kind * buckets + bucket`.
+    kind_cells: Vec<KindCell>,
+    /// Only with the detail (else empty): traffic per (node row, bucket),
+    /// at `row * buckets + bucket`; the rows are the servers by node id,
+    /// then the client groups (see [`Observer::node_row`]).
+    node_cells: Vec<NodeCell>,
 
     // Propagation and staleness.
     policy_index: BTreeMap<Name, usize>,
@@ -214,6 +244,17 @@ impl Observer {
             group_info[g as usize].2 += 1;
         }
         let minutes = (span.max(1) as u64).div_ceil(MINUTE_NS as u64) as usize;
+        // The per-kind and per-node series are for reports only: a plain
+        // run (a million clients, for speed) allocates none of them.
+        let (kind_cells, node_cells) = if keep_detail {
+            let node_rows = plan.client_base as usize + profiles.len();
+            (
+                vec![KindCell::default(); MessageKind::ALL.len() * buckets],
+                vec![NodeCell::default(); node_rows * buckets],
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
 
         let n_policies = policy_index.len();
         let changes = sc
@@ -252,6 +293,8 @@ impl Observer {
             groups: vec![MasterSummary::default(); profiles.len()],
             group_info,
             kinds: Default::default(),
+            kind_cells,
+            node_cells,
             policy_index,
             policy_platforms: vec![0; n_policies],
             platforms,
@@ -462,15 +505,23 @@ impl Observer {
         most as f64 * 8.0 / (bandwidth_bps.max(1) as f64 * (MINUTE_NS as f64 / 1e9))
     }
 
-    /// A message of `kind` was sent: `wire` bytes on the wire in its own
-    /// direction, `reverse` bytes back, `frame` bytes of application data.
+    /// A message of `kind` was sent at `at`: `wire` bytes on the wire in
+    /// its own direction, `back` bytes in the reverse one, `frame` bytes of
+    /// application data. With the detail, its wire bytes also go in the
+    /// kind's bucket of `at`.
     #[inline]
-    pub fn count_kind(&mut self, kind: MessageKind, wire: u64, reverse: u64, frame: u64) {
+    pub fn count_kind(&mut self, at: Time, kind: MessageKind, wire: u64, back: u64, frame: u64) {
         let k = &mut self.kinds[kind as usize];
         k.messages += 1;
         k.bytes += wire;
         k.app_bytes += frame;
-        k.reverse_bytes += reverse;
+        k.reverse_bytes += back;
+        if self.keep_detail {
+            let b = self.bucket(at);
+            let cell = &mut self.kind_cells[kind as usize * self.buckets + b];
+            cell.bytes += wire;
+            cell.messages = cell.messages.saturating_add(1);
+        }
     }
 
     /// `node` sent a message of `wire` bytes at `at`: counted for the
@@ -480,6 +531,11 @@ impl Observer {
         let t = self.node_traffic(node);
         t.bytes_out += wire;
         t.messages_out += 1;
+        if self.keep_detail {
+            let cell = self.node_cell(node, at);
+            cell.bytes_out += wire;
+            cell.messages_out = cell.messages_out.saturating_add(1);
+        }
         if node.0 == 0 {
             self.master.bytes_out += wire;
             self.master.messages_out += 1;
@@ -496,6 +552,11 @@ impl Observer {
         let t = self.node_traffic(node);
         t.bytes_in += wire;
         t.messages_in += 1;
+        if self.keep_detail {
+            let cell = self.node_cell(node, at);
+            cell.bytes_in += wire;
+            cell.messages_in = cell.messages_in.saturating_add(1);
+        }
         if node.0 == 0 {
             self.master.bytes_in += wire;
             self.master.messages_in += 1;
@@ -524,6 +585,24 @@ impl Observer {
             None => &mut self.servers[node.0 as usize],
             Some(c) => &mut self.groups[self.client_group[c as usize] as usize],
         }
+    }
+
+    /// The row of `node` in the per-node series: a server's node id, or
+    /// after the servers, its client group's index.
+    #[inline]
+    fn node_row(&self, node: NodeId) -> usize {
+        match node.0.checked_sub(self.client_base) {
+            None => node.0 as usize,
+            Some(c) => self.client_base as usize + self.client_group[c as usize] as usize,
+        }
+    }
+
+    /// The per-node series cell of `node` in the bucket of `at`; only with
+    /// the detail.
+    #[inline]
+    fn node_cell(&mut self, node: NodeId, at: Time) -> &mut NodeCell {
+        let i = self.node_row(node) * self.buckets + self.bucket(at);
+        &mut self.node_cells[i]
     }
 
     /// The master received information about `site` at `now` (flat: a
@@ -772,6 +851,25 @@ impl Observer {
         }
     }
 
+    /// The rows of the per-node series, named as the JSON's totals name
+    /// them: the master, each local server by its site, then each client
+    /// group as `<site>/<platform>`.
+    fn node_infos(&self, plan: &Plan, sc: &Scenario) -> Vec<NodeInfo> {
+        let servers = (0..self.servers.len()).map(|i| {
+            let site = sc.sites[plan.site_of(NodeId(i as u32))].name.clone();
+            let (name, role) =
+                if i == 0 { ("master".to_string(), "master") } else { (site.clone(), "local") };
+            NodeInfo { name, role: role.to_string(), site, platform: String::new() }
+        });
+        let groups = self.group_info.iter().map(|(site, platform, _)| NodeInfo {
+            name: format!("{site}/{platform}"),
+            role: "clients".to_string(),
+            site: site.clone(),
+            platform: platform.clone(),
+        });
+        servers.chain(groups).collect()
+    }
+
     /// Closes the books at `end`.
     pub fn finish(mut self, end: Time, plan: &Plan, sc: &Scenario) -> (SummaryParts, RunDetail) {
         // Clients still stale, and every site's freshness, run to the end.
@@ -880,6 +978,38 @@ impl Observer {
                 }
             }
         }
+        // Per kind and per node, non-empty buckets only, as `timeseries`.
+        let mut kind_series = Vec::new();
+        for (k, cells) in self.kind_cells.chunks(self.buckets).enumerate() {
+            for (b, cell) in cells.iter().enumerate().filter(|(_, c)| c.messages > 0) {
+                kind_series.push(KindSeriesRow {
+                    bucket: b as u32,
+                    kind: MessageKind::ALL[k],
+                    bytes: cell.bytes,
+                    messages: u64::from(cell.messages),
+                });
+            }
+        }
+        let mut node_series = Vec::new();
+        for (node, cells) in self.node_cells.chunks(self.buckets).enumerate() {
+            for (b, c) in cells.iter().enumerate() {
+                if c.messages_in > 0 || c.messages_out > 0 {
+                    node_series.push(NodeSeriesRow {
+                        bucket: b as u32,
+                        node: node as u32,
+                        bytes_in: c.bytes_in,
+                        bytes_out: c.bytes_out,
+                        messages_in: u64::from(c.messages_in),
+                        messages_out: u64::from(c.messages_out),
+                    });
+                }
+            }
+        }
+        // Freed before the rest of the detail is built: at a million
+        // clients the cells are tens of MB.
+        self.kind_cells = Vec::new();
+        self.node_cells = Vec::new();
+        let nodes = if self.keep_detail { self.node_infos(plan, sc) } else { Vec::new() };
         let detail = RunDetail {
             bucket_seconds: (self.bucket_ns / 1_000_000_000) as u64,
             start_unix: self.start.as_secs(),
@@ -894,6 +1024,9 @@ impl Observer {
                 })
                 .collect(),
             timeseries,
+            kind_series,
+            nodes,
+            node_series,
             master_series: std::mem::take(&mut self.master_series),
             propagation: std::mem::take(&mut self.rows),
             changes: sc
@@ -1067,6 +1200,47 @@ wan = { bandwidth = "10Mbit/s", latency = "10ms" }
         obs.count_link(wan, Direction::Up, at(3600), traffic(15_000_000, 30));
         let (parts, _) = obs.finish(sc.end(), &plan, &sc);
         assert!((parts.wan.peak_utilization - 0.2).abs() < 1e-9, "{}", parts.wan.peak_utilization);
+    }
+
+    /// The per-kind and per-node series take no memory without the
+    /// detail; with it, a message counts in the bucket of its time.
+    #[test]
+    fn kind_and_node_cells_exist_only_with_the_detail() {
+        let sc = Scenario::from_str_named(ONE_LINK, "one-link.toml").unwrap();
+        let plan = crate::build::plan(&sc, crate::scenario::Strategy::Tiered);
+        let at = |s: u64| sc.start + Duration::from_secs(s);
+        let count = |obs: &mut Observer| {
+            obs.count_kind(at(10), MessageKind::Sync, 300, 40, 200);
+            obs.count_sent(at(10), NodeId(0), 300);
+            obs.count_received(at(7200), NodeId(0), 300);
+        };
+
+        let mut plain = Observer::new(&sc, &plan, &[], &[], &[], false);
+        assert_eq!((plain.kind_cells.capacity(), plain.node_cells.capacity()), (0, 0));
+        count(&mut plain);
+        let (parts, detail) = plain.finish(sc.end(), &plan, &sc);
+        assert_eq!(parts.by_kind["sync"].bytes, 300);
+        assert!(detail.kind_series.is_empty() && detail.node_series.is_empty());
+        assert!(detail.nodes.is_empty());
+
+        let mut kept = Observer::new(&sc, &plan, &[], &[], &[], true);
+        assert_eq!(kept.kind_cells.len(), MessageKind::ALL.len() * 25, "a day of hours, and one");
+        count(&mut kept);
+        let (_, detail) = kept.finish(sc.end(), &plan, &sc);
+        let kind = &detail.kind_series[..];
+        assert_eq!(kind.len(), 1);
+        assert_eq!(
+            (kind[0].bucket, kind[0].kind, kind[0].bytes, kind[0].messages),
+            (0, MessageKind::Sync, 300, 1)
+        );
+        let names: Vec<&str> = detail.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["master"], "site a has no clients: no local server");
+        let rows: Vec<_> = detail
+            .node_series
+            .iter()
+            .map(|r| (r.node, r.bucket, r.bytes_in, r.bytes_out, r.messages_in, r.messages_out))
+            .collect();
+        assert_eq!(rows, [(0, 0, 0, 300, 0, 1), (0, 2, 300, 0, 1, 0)]);
     }
 
     /// Bytes split across minutes add up to the bytes sent, to the byte.

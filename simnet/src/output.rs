@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use tiersync_engine::MessageKind;
 
 use crate::transport::TransportModel;
 
@@ -293,6 +294,17 @@ pub struct RunDetail {
     /// Per bucket, link and direction: bytes and messages (only non-empty
     /// rows).
     pub timeseries: Vec<SeriesRow>,
+    /// Per message kind and bucket: wire bytes and messages sent, summing
+    /// to `by_kind` (only non-empty rows, kind by kind; empty without
+    /// [`crate::world::RunOptions::keep_detail`]).
+    pub kind_series: Vec<KindSeriesRow>,
+    /// The nodes of `node_series`, by its `node` index: the master, the
+    /// local servers, then the client groups (empty without the detail).
+    pub nodes: Vec<NodeInfo>,
+    /// Per node and bucket: bytes and messages in and out, summing to
+    /// `servers` and `client_groups` (only non-empty rows, node by node;
+    /// empty without the detail).
+    pub node_series: Vec<NodeSeriesRow>,
     /// Per bucket: master bytes and messages in and out.
     pub master_series: Vec<MasterRow>,
     /// Every (change, client) delay.
@@ -372,6 +384,52 @@ pub struct SeriesRow {
     pub messages: u64,
     /// Seconds the link direction was busy with this traffic.
     pub busy_seconds: f64,
+}
+
+/// One message kind's traffic in one bucket.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KindSeriesRow {
+    /// Bucket index from the start (of the message's sending).
+    pub bucket: u32,
+    /// The message kind.
+    pub kind: MessageKind,
+    /// Bytes on the wire, counted once per message as `by_kind` does.
+    pub bytes: u64,
+    /// Messages sent.
+    pub messages: u64,
+}
+
+/// A node of [`RunDetail::node_series`]: a server or a client group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeInfo {
+    /// `master`, a local server's site name, or `<site>/<platform>` for a
+    /// client group.
+    pub name: String,
+    /// `master`, `local` or `clients`.
+    pub role: String,
+    /// Its site.
+    pub site: String,
+    /// A client group's platform; empty for a server.
+    pub platform: String,
+}
+
+/// One node's traffic in one bucket, bytes on the wire: a message sent
+/// counts in the bucket it was sent in, one received in the bucket it
+/// arrived in (only if the node was up), as the per-node totals count them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeSeriesRow {
+    /// Bucket index from the start.
+    pub bucket: u32,
+    /// Index into [`RunDetail::nodes`].
+    pub node: u32,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent, lost ones included.
+    pub bytes_out: u64,
+    /// Messages received.
+    pub messages_in: u64,
+    /// Messages sent.
+    pub messages_out: u64,
 }
 
 /// The master's load in one bucket.

@@ -61,7 +61,8 @@ pub struct RunOptions {
     pub strategy: Strategy,
     /// The seed; `None` takes the scenario's.
     pub seed: Option<u64>,
-    /// Keep every propagation delay and time-series row (for reports).
+    /// Keep every propagation delay and time-series row (per link, message
+    /// kind and node; for reports). Off, the run allocates none of them.
     pub keep_detail: bool,
     /// Meter and hash on the simulating thread rather than on a second
     /// one ([`crate::meter`]): the same results, more wall time; for

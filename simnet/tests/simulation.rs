@@ -419,6 +419,91 @@ fn client_server_and_link_totals_add_up() {
     }
 }
 
+/// The per-kind and per-node time series of a run's detail, summed over
+/// their buckets, give the run's per-kind, per-server and per-group totals
+/// to the byte and message, and they spread over many one-minute buckets.
+#[test]
+fn kind_and_node_series_add_up_to_the_totals() {
+    let sc = load(SMALL);
+    for strategy in [Strategy::Tiered, Strategy::Flat] {
+        let out = run(&sc, strategy, None);
+        let (s, d) = (&out.summary, &out.detail);
+        assert_eq!(d.bucket_seconds, 60, "the default bucket");
+        let buckets = 3 * 24 * 60 + 1;
+
+        let mut kinds = std::collections::BTreeMap::<String, (u64, u64)>::new();
+        for r in &d.kind_series {
+            assert!((r.bucket as usize) < buckets && r.messages > 0, "{r:?}");
+            let e = kinds.entry(r.kind.as_str().to_owned()).or_default();
+            e.0 += r.bytes;
+            e.1 += r.messages;
+        }
+        for (name, k) in &s.by_kind {
+            let got = kinds.remove(name).unwrap_or_default();
+            assert_eq!(got, (k.bytes, k.messages), "{strategy}: kind {name}");
+        }
+        assert!(kinds.is_empty(), "{strategy}: kinds not in by_kind: {kinds:?}");
+        let poll_buckets = d.kind_series.iter().filter(|r| r.kind.as_str() == "poll").count();
+        assert!(poll_buckets > 24 * 3, "{strategy}: polls in {poll_buckets} buckets");
+
+        // Nodes: the servers in the JSON's order, then the client groups.
+        assert_eq!(d.nodes.len(), s.servers.len() + s.client_groups.len(), "{strategy}");
+        let mut want = Vec::new();
+        for (n, v) in d.nodes.iter().zip(&s.servers) {
+            let name = if v.role == "master" { "master" } else { v.site.as_str() };
+            assert_eq!((n.name.as_str(), &n.role, &n.site), (name, &v.role, &v.site));
+            assert_eq!(n.platform, "");
+            want.push([v.bytes_in, v.bytes_out, v.messages_in, v.messages_out]);
+        }
+        for (n, g) in d.nodes[s.servers.len()..].iter().zip(&s.client_groups) {
+            assert_eq!(n.name, format!("{}/{}", g.site, g.platform));
+            assert_eq!((n.role.as_str(), &n.site, &n.platform), ("clients", &g.site, &g.platform));
+            want.push([g.bytes_in, g.bytes_out, g.messages_in, g.messages_out]);
+        }
+        let mut got = vec![[0u64; 4]; d.nodes.len()];
+        for r in &d.node_series {
+            assert!((r.bucket as usize) < buckets, "{r:?}");
+            let row = [r.bytes_in, r.bytes_out, r.messages_in, r.messages_out];
+            for (sum, v) in got[r.node as usize].iter_mut().zip(row) {
+                *sum += v;
+            }
+        }
+        assert_eq!(got, want, "{strategy}: [bytes_in, bytes_out, messages_in, messages_out]");
+        // The master's row is, bucket by bucket, the master's own series.
+        let master =
+            d.master_series.iter().enumerate().filter(|(_, m)| m.messages_in + m.messages_out > 0);
+        let master: Vec<_> = master
+            .map(|(b, m)| (b as u32, m.bytes_in, m.bytes_out, m.messages_in, m.messages_out))
+            .collect();
+        let node0 = d.node_series.iter().filter(|r| r.node == 0);
+        let node0: Vec<_> = node0
+            .map(|r| (r.bucket, r.bytes_in, r.bytes_out, r.messages_in, r.messages_out))
+            .collect();
+        assert!(node0.len() > 10, "{strategy}: master busy in {} buckets", node0.len());
+        assert_eq!(node0, master, "{strategy}");
+    }
+}
+
+/// A run that does not keep its detail (`tiersync run`, the benchmarks)
+/// keeps no per-kind or per-node series, and its numbers are those of one
+/// that does.
+#[test]
+fn without_the_detail_no_kind_or_node_series_are_kept() {
+    let sc = load(SMALL);
+    for strategy in [Strategy::Tiered, Strategy::Flat] {
+        let opts = RunOptions { strategy, seed: None, keep_detail: false, single_thread: false };
+        let plain = world::run(&sc, &opts, &mut NoHooks);
+        let d = &plain.detail;
+        assert!(d.kind_series.is_empty() && d.node_series.is_empty(), "{strategy}");
+        assert!(d.nodes.is_empty(), "{strategy}");
+        let mut a = plain.summary;
+        let mut b = run(&sc, strategy, None).summary;
+        a.wall_seconds = 0.0;
+        b.wall_seconds = 0.0;
+        assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+    }
+}
+
 /// A trace that keeps what every row says.
 #[derive(Default)]
 struct Rows {

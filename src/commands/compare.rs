@@ -226,7 +226,8 @@ mod tests {
             let p99: f64 = col("propagation_p99_s").parse().unwrap();
             assert!((p99 - j["propagation_seconds"]["p99"].as_f64().unwrap()).abs() < 5e-4);
         }
-        for file in ["report.md", "timeseries.csv", "propagation.csv", "sites.csv"] {
+        let csvs = ["timeseries.csv", "propagation.csv", "sites.csv", "kinds.csv", "nodes.csv"];
+        for file in ["report.md"].into_iter().chain(csvs) {
             assert!(dir.join(file).is_file(), "{file} is written");
         }
         for (stem, _) in crate::report::markdown::CHARTS {

@@ -718,7 +718,16 @@ bytes up and down its link, business-hours bytes, peak utilisation, syncs and th
 the master's view of the site.\n\
 - `timeseries.csv`: bytes and messages per one-hour bucket (start in UTC), strategy, \
 link (`wan:<site>` is the site's link to its parent, `lan:<site>` its LAN) and direction \
-(`down` from the parent, `up` towards it); hours without traffic are left out.\n",
+(`down` from the parent, `up` towards it); hours without traffic are left out.\n\
+- `kinds.csv`: bytes on the wire and messages per one-hour bucket, strategy and message \
+kind, as `by_kind` of `tiersync run --json` counts them (in the hour a message was sent); \
+hours in which a kind was not sent are left out.\n\
+- `nodes.csv`: bytes and messages in and out per one-hour bucket, strategy and node, as \
+`servers` and `client_groups` of the JSON count them (a message is out in the hour it was \
+sent, and in, if its receiver was up, in the hour it arrived): `node` is `master` (role \
+`master`), a local server's site (role `local`) or a client group `<site>/<platform>` \
+(role `clients`), with its `site` and, for a group, `platform`; hours in which a node \
+neither sent nor received are left out.\n",
     );
     let _ = writeln!(
         md,

@@ -4,8 +4,10 @@
 //! Everything here is a sum or a ratio of the simulator's own counts, so a
 //! chart never shows a number the run did not measure.
 
+use std::collections::BTreeMap;
+
 use jiff::tz::TimeZone;
-use tiersync_engine::Time;
+use tiersync_engine::{MessageKind, Time};
 use tiersync_simnet::output::RunOutput;
 use tiersync_simnet::scenario::Scenario;
 
@@ -81,6 +83,70 @@ pub fn link_hours(sc: &Scenario, run: &RunOutput) -> Vec<HourRow> {
     rows.into_iter()
         .map(|((hour, link, dir), (bytes, messages))| HourRow { hour, link, dir, bytes, messages })
         .collect()
+}
+
+/// One row of `kinds.csv`: the traffic of one message kind in one hour.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KindHourRow {
+    /// Hour index from the start of the run (of the messages' sending).
+    pub hour: usize,
+    /// The message kind.
+    pub kind: MessageKind,
+    /// Bytes on the wire, counted once per message as the JSON's
+    /// `by_kind` counts them.
+    pub bytes: u64,
+    /// Messages sent.
+    pub messages: u64,
+}
+
+/// Traffic per hour and message kind; only hours in which the kind was
+/// sent, sorted by hour, then kind in `MessageKind::ALL` order.
+pub fn kind_hours(sc: &Scenario, run: &RunOutput) -> Vec<KindHourRow> {
+    let n = hours(sc);
+    let mut rows: BTreeMap<(usize, MessageKind), (u64, u64)> = BTreeMap::new();
+    for row in &run.detail.kind_series {
+        let e = rows.entry((hour_of(run, row.bucket, n), row.kind)).or_default();
+        e.0 += row.bytes;
+        e.1 += row.messages;
+    }
+    rows.into_iter()
+        .map(|((hour, kind), (bytes, messages))| KindHourRow { hour, kind, bytes, messages })
+        .collect()
+}
+
+/// One row of `nodes.csv`: what one server or client group sent and
+/// received in one hour, bytes on the wire.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NodeHourRow {
+    /// Hour index from the start of the run.
+    pub hour: usize,
+    /// Index into the run's `detail.nodes`.
+    pub node: u32,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Messages received.
+    pub messages_in: u64,
+    /// Messages sent.
+    pub messages_out: u64,
+}
+
+/// Traffic per hour and node (servers, then client groups); only hours in
+/// which the node sent or received, sorted by hour, then node.
+pub fn node_hours(sc: &Scenario, run: &RunOutput) -> Vec<NodeHourRow> {
+    let n = hours(sc);
+    let mut rows: BTreeMap<(usize, u32), NodeHourRow> = BTreeMap::new();
+    for row in &run.detail.node_series {
+        let (hour, node) = (hour_of(run, row.bucket, n), row.node);
+        let e =
+            rows.entry((hour, node)).or_insert(NodeHourRow { hour, node, ..Default::default() });
+        e.bytes_in += row.bytes_in;
+        e.bytes_out += row.bytes_out;
+        e.messages_in += row.messages_in;
+        e.messages_out += row.messages_out;
+    }
+    rows.into_values().collect()
 }
 
 /// A site's WAN link through its local day: the mean share of the line's

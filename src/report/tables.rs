@@ -79,10 +79,29 @@ pub fn summary_row(s: &RunSummary, flat: Option<&RunSummary>) -> Vec<String> {
     ]
 }
 
-/// Writes the four CSV files into `dir`.
+/// Columns of `kinds.csv`, in order.
+pub const KINDS_COLUMNS: [&str; 5] = ["bucket_start_utc", "strategy", "kind", "bytes", "messages"];
+
+/// Columns of `nodes.csv`, in order.
+pub const NODES_COLUMNS: [&str; 10] = [
+    "bucket_start_utc",
+    "strategy",
+    "node",
+    "role",
+    "site",
+    "platform",
+    "bytes_in",
+    "bytes_out",
+    "messages_in",
+    "messages_out",
+];
+
+/// Writes the six CSV files into `dir`.
 pub fn write_csvs(cmp: &Comparison<'_>, dir: &Path) -> anyhow::Result<()> {
     write_summary(cmp, &dir.join("summary.csv"))?;
     write_timeseries(cmp, &dir.join("timeseries.csv"))?;
+    write_kinds(cmp, &dir.join("kinds.csv"))?;
+    write_nodes(cmp, &dir.join("nodes.csv"))?;
     write_propagation(cmp, &dir.join("propagation.csv"))?;
     write_sites(cmp, &dir.join("sites.csv"))
 }
@@ -103,38 +122,106 @@ fn write_summary(cmp: &Comparison<'_>, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Traffic per hour, strategy, link and direction; empty hours left out.
-fn write_timeseries(cmp: &Comparison<'_>, path: &Path) -> anyhow::Result<()> {
+/// Writes hourly rows, each run's sorted by hour, hour first and then
+/// strategy in comparison order, so that one hour's rows sit together:
+/// each row is its hour's start (UTC), the strategy, then what `values`
+/// gives for it.
+fn write_hourly<R>(
+    path: &Path,
+    header: &[&str],
+    cmp: &Comparison<'_>,
+    per_run: &[Vec<R>],
+    hour_of: impl Fn(&R) -> usize,
+    values: impl Fn(&RunOutput, &R) -> Vec<String>,
+) -> anyhow::Result<()> {
     let mut w = writer(path)?;
-    w.write_record(["bucket_start_utc", "strategy", "link", "direction", "bytes", "messages"])?;
-    let per_run: Vec<Vec<series::HourRow>> =
-        cmp.runs.iter().map(|r| series::link_hours(cmp.scenario, r)).collect();
+    w.write_record(header)?;
     let start = cmp.scenario.start.as_secs();
-    let hours = series::hours(cmp.scenario);
-
-    // Hour first, then strategy, so that one hour's rows sit together.
     let mut cursor = vec![0usize; cmp.runs.len()];
-    for hour in 0..hours {
+    for hour in 0..series::hours(cmp.scenario) {
         let at = tiersync_engine::Time::from_secs(start + (hour as u64 * HOUR_SECONDS) as i64);
         let at = at.to_string();
         for (k, run) in cmp.runs.iter().enumerate() {
             let rows = &per_run[k];
-            while cursor[k] < rows.len() && rows[cursor[k]].hour == hour {
-                let row = &rows[cursor[k]];
-                w.write_record([
-                    at.as_str(),
-                    &run.summary.strategy,
-                    &run.detail.links[row.link as usize].name,
-                    if row.dir == 0 { "down" } else { "up" },
-                    &row.bytes.to_string(),
-                    &row.messages.to_string(),
-                ])?;
+            while cursor[k] < rows.len() && hour_of(&rows[cursor[k]]) == hour {
+                let mut record = vec![at.clone(), run.summary.strategy.clone()];
+                record.extend(values(run, &rows[cursor[k]]));
+                w.write_record(&record)?;
                 cursor[k] += 1;
             }
         }
     }
     w.flush()?;
     Ok(())
+}
+
+/// Traffic per hour, strategy, link and direction; empty hours left out.
+fn write_timeseries(cmp: &Comparison<'_>, path: &Path) -> anyhow::Result<()> {
+    let per_run: Vec<Vec<series::HourRow>> =
+        cmp.runs.iter().map(|r| series::link_hours(cmp.scenario, r)).collect();
+    let header = ["bucket_start_utc", "strategy", "link", "direction", "bytes", "messages"];
+    write_hourly(
+        path,
+        &header,
+        cmp,
+        &per_run,
+        |r| r.hour,
+        |run, row| {
+            vec![
+                run.detail.links[row.link as usize].name.clone(),
+                if row.dir == 0 { "down" } else { "up" }.to_owned(),
+                row.bytes.to_string(),
+                row.messages.to_string(),
+            ]
+        },
+    )
+}
+
+/// Traffic per hour, strategy and message kind: bytes on the wire and
+/// messages sent, as the JSON's `by_kind` counts them; hours in which a
+/// kind was not sent left out.
+fn write_kinds(cmp: &Comparison<'_>, path: &Path) -> anyhow::Result<()> {
+    let per_run: Vec<Vec<series::KindHourRow>> =
+        cmp.runs.iter().map(|r| series::kind_hours(cmp.scenario, r)).collect();
+    write_hourly(
+        path,
+        &KINDS_COLUMNS,
+        cmp,
+        &per_run,
+        |r| r.hour,
+        |_, row| {
+            vec![row.kind.as_str().to_owned(), row.bytes.to_string(), row.messages.to_string()]
+        },
+    )
+}
+
+/// Traffic per hour, strategy and node (the master, each local server,
+/// each client group): bytes and messages in and out, as the JSON's
+/// `servers` and `client_groups` count them; hours in which a node neither
+/// sent nor received left out.
+fn write_nodes(cmp: &Comparison<'_>, path: &Path) -> anyhow::Result<()> {
+    let per_run: Vec<Vec<series::NodeHourRow>> =
+        cmp.runs.iter().map(|r| series::node_hours(cmp.scenario, r)).collect();
+    write_hourly(
+        path,
+        &NODES_COLUMNS,
+        cmp,
+        &per_run,
+        |r| r.hour,
+        |run, row| {
+            let node = &run.detail.nodes[row.node as usize];
+            vec![
+                node.name.clone(),
+                node.role.clone(),
+                node.site.clone(),
+                node.platform.clone(),
+                row.bytes_in.to_string(),
+                row.bytes_out.to_string(),
+                row.messages_in.to_string(),
+                row.messages_out.to_string(),
+            ]
+        },
+    )
 }
 
 /// Most rows `propagation.csv` holds with exact delays: about 20 MB at
