@@ -165,13 +165,9 @@ impl Serving {
         // platform (a platform-list change makes a policy new to a client
         // even when its content is old).
         let full = mode == ServeMode::Full || have == Revision::ZERO;
-        if !full && have == view.revision {
-            // Nothing changed after the client's revision (no entry is
-            // newer than the view): the common answer, without the walk.
-            debug_assert!(view.entries.iter().all(|e| match e {
-                ViewEntry::Applies { full, .. } => full.revision <= have,
-                ViewEntry::NotApplies { revision, .. } => *revision <= have,
-            }));
+        if !full && have >= view.newest {
+            // No entry is newer than the client's revision, so the walk
+            // below would send nothing: the common answer, without it.
             let msg = Message::PolicyUpdate {
                 current: view.revision,
                 policies: Vec::new(),

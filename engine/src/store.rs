@@ -60,6 +60,12 @@ const VIEW_MEMO_SLOTS: usize = 16;
 pub struct View {
     /// The revision the view was derived at.
     pub revision: Revision,
+    /// The newest revision among the entries ([`Revision::ZERO`] when
+    /// there are none). Usually at most `revision`, but not always: a
+    /// server whose parent's reply was refused in part holds the revisions
+    /// it verified without having advanced to them. A poll from a client
+    /// at or after this revision changes nothing.
+    pub newest: Revision,
     /// One entry per policy, in id order.
     pub entries: Vec<ViewEntry>,
 }
@@ -292,7 +298,7 @@ impl PolicyStore {
         if let Some(i) = known {
             return &self.views[site][i].1;
         }
-        let entries = self
+        let entries: Vec<ViewEntry> = self
             .policies
             .values()
             .map(|p| {
@@ -305,7 +311,8 @@ impl PolicyStore {
                 derive_entry(p, site, platform, since)
             })
             .collect();
-        let view = Arc::new(View { revision: self.current, entries });
+        let newest = entries.iter().map(ViewEntry::revision).max().unwrap_or(Revision::ZERO);
+        let view = Arc::new(View { revision: self.current, newest, entries });
         let per_platform = self.views.entry(site.clone()).or_default();
         per_platform.push((platform.clone(), view));
         &per_platform[per_platform.len() - 1].1

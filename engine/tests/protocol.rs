@@ -808,3 +808,59 @@ fn a_removed_node_leaves_no_timers_behind() {
         assert_eq!(w[1].saturating_since(w[0]), HOUR, "one poll an hour: {polls:?}");
     }
 }
+
+/// A reply to a local server refused in part: the revisions that verified
+/// are stored although the server has not advanced past the refused one,
+/// and its clients, polling at the server's current revision, still
+/// receive them (the answer to a poll must not assume no held revision is
+/// newer than the server's current one).
+#[test]
+fn revisions_verified_from_a_partly_refused_reply_reach_clients() {
+    let mut f = tiered(&two_sites());
+    set_at_master(&mut f, antivirus(1), 1);
+    f.h.run_for(DAY, STEPS).unwrap();
+    assert_converged(&f);
+    let london = f.locals["london"];
+    let client = f.clients["london"][0];
+
+    // Forge only the firewall in what the master sends London.
+    f.h.set_filter(Box::new(move |_, _, to, msg| match msg {
+        Message::Policies { req, upto, changes, stats_acked } if to == london => {
+            let forged: Vec<_> = changes
+                .policies()
+                .iter()
+                .map(|p| {
+                    if p.record.id.as_str() != "firewall" {
+                        return p.clone();
+                    }
+                    let mut p = (**p).clone();
+                    p.record.spec.params.insert("scan".into(), s("never"));
+                    std::sync::Arc::new(p)
+                })
+                .collect();
+            Verdict::Replace(Message::Policies {
+                req: *req,
+                upto: *upto,
+                changes: tiersync_engine::message::Changes::Delta(forged),
+                stats_acked: *stats_acked,
+            })
+        }
+        _ => Verdict::Deliver,
+    }));
+    let antivirus_rev = set_at_master(&mut f, antivirus(2), 2);
+    set_at_master(&mut f, firewall(), 3);
+    fetch_now(&mut f, "london");
+    f.h.run_for(Duration::from_secs(5), STEPS).unwrap();
+
+    let l = f.h.local(london);
+    assert_eq!(l.store().current(), Revision(1), "not advanced past the refused revision");
+    let held = l.store().get(&Name::new("antivirus")).unwrap().revision();
+    assert_eq!(held, antivirus_rev, "the verified revision is held");
+    assert!(l.rejected_by_server() >= 1);
+
+    poll_now(&mut f, client);
+    f.h.run_for(Duration::from_secs(5), STEPS).unwrap();
+    let applied = f.h.client(client).applied();
+    let av = applied.iter().find(|e| e.id.as_str() == "antivirus").unwrap();
+    assert_eq!(av.revision, antivirus_rev, "the client polling at revision 1 got it");
+}
