@@ -501,3 +501,187 @@ fn compare_writes_kinds_and_nodes_csv_that_add_up_to_the_run_json() {
     }
     let _ = std::fs::remove_dir_all(path.parent().expect("a folder"));
 }
+
+/// The smallest bundled scenario: a day of three sites and 300 clients.
+const REPLAY_SMALL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/replay-small.toml");
+
+/// The sweep of the tests below: two poll intervals under two strategies.
+const SWEEP: [&str; 7] =
+    ["--set", "client.poll=1h,2h", "--strategy", "flat", "--strategy", "tiered", "--quiet"];
+
+/// `tiersync sweep REPLAY_SMALL SWEEP... extra...`, which must succeed;
+/// returns its stdout.
+fn sweep(extra: &[&str]) -> String {
+    let out = tiersync(&[&["sweep", REPLAY_SMALL][..], &SWEEP, extra].concat());
+    assert!(out.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// `tiersync run ARGS... --json -q`, which must succeed; returns its JSON.
+fn run_json(args: &[&str]) -> serde_json::Value {
+    let out = tiersync(&[&["run"][..], args, &["--json", "-q"]].concat());
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+/// A whole sweep writes `sweep.csv` with one row per (setting, strategy)
+/// in point order, with the columns the sweep writes (point, strategy,
+/// one per `--set` key, then the results), each row's numbers those of
+/// `run --json` with the same setting and strategy; and the trade-off
+/// chart as a PNG and an SVG.
+#[test]
+fn sweep_writes_one_row_per_setting_and_strategy_and_the_chart() {
+    let out = tempfile::tempdir().expect("a temporary folder");
+    let d = out.path().to_str().expect("a UTF-8 path");
+    let listed = sweep(&["--list"]).lines().count();
+    assert_eq!(listed, 4, "two poll intervals times two strategies");
+    let stdout = sweep(&["--out", d]);
+    assert!(stdout.starts_with(&format!("{listed} points; wrote ")), "{stdout}");
+
+    let mut csv = csv::Reader::from_path(out.path().join("sweep.csv")).expect("sweep.csv");
+    let head = csv.headers().expect("a header row").clone();
+    assert_eq!(
+        head.iter().collect::<Vec<_>>().join(","),
+        "point,strategy,client.poll,seed,wan_bytes,wan_business_hours_bytes,\
+         master_messages,master_bytes,propagation_p50_s,propagation_p99_s,\
+         propagation_max_s,never_applied,staleness_client_hours,trace_hash"
+    );
+    let rows: Vec<csv::StringRecord> = csv.records().map(|r| r.expect("a CSV row")).collect();
+    let col = |name: &str| head.iter().position(|h| h == name).expect(name);
+    let at = |row: &csv::StringRecord, name: &str| row[col(name)].to_owned();
+    let mut seen = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row.len(), head.len(), "{row:?}");
+        assert_eq!(at(row, "point"), i.to_string(), "rows in point order");
+        let (poll, strategy) = (at(row, "client.poll"), at(row, "strategy"));
+        let set = format!("client.poll={poll}");
+        let run = run_json(&[REPLAY_SMALL, "--set", &set, "--strategy", &strategy]);
+        assert_eq!(at(row, "trace_hash"), run["trace_hash"].as_str().unwrap(), "{row:?}");
+        assert_eq!(at(row, "wan_bytes"), run["wan"]["bytes"].to_string(), "{row:?}");
+        assert_eq!(at(row, "seed"), run["seed"].to_string(), "{row:?}");
+        let p99: f64 = at(row, "propagation_p99_s").parse().expect("a number");
+        let want = run["propagation_seconds"]["p99"].as_f64().unwrap();
+        assert!((p99 - want).abs() <= 0.0005, "{row:?}: p99 {want}");
+        seen.push((poll, strategy));
+    }
+    let mut want = Vec::new();
+    for poll in ["1h", "2h"] {
+        for strategy in ["flat", "tiered"] {
+            want.push((poll.to_owned(), strategy.to_owned()));
+        }
+    }
+    assert_eq!(seen, want, "one row per (setting, strategy)");
+
+    let png = std::fs::read(out.path().join("tradeoff.png")).expect("tradeoff.png");
+    assert!(png.len() > 8 && png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG file");
+    let svg = std::fs::read_to_string(out.path().join("tradeoff.svg")).expect("tradeoff.svg");
+    assert!(svg.contains("<svg"), "not an SVG file: {svg:.200}");
+}
+
+/// Running every point of a sweep on its own with `--point N` (as a batch
+/// scheduler's array jobs would) and then `--collect` gives the very
+/// `sweep.csv` of a whole sweep; and `--collect` with a point file missing
+/// fails and names that point.
+#[test]
+fn sweep_points_run_apart_collect_into_the_whole_sweep() {
+    let whole = tempfile::tempdir().expect("a temporary folder");
+    sweep(&["--out", whole.path().to_str().expect("a UTF-8 path")]);
+    let want = std::fs::read(whole.path().join("sweep.csv")).expect("sweep.csv");
+
+    let apart = tempfile::tempdir().expect("a temporary folder");
+    let d = apart.path().to_str().expect("a UTF-8 path");
+    let points = sweep(&["--list"]).lines().count();
+    assert!(points > 1, "a sweep of one point proves nothing here");
+    for n in 0..points {
+        let stdout = sweep(&["--out", d, "--point", &n.to_string()]);
+        assert!(stdout.starts_with(&format!("point {n} (")), "{stdout}");
+    }
+    assert!(!apart.path().join("sweep.csv").exists(), "--point writes no sweep.csv");
+    sweep(&["--out", d, "--collect"]);
+    let got = std::fs::read(apart.path().join("sweep.csv")).expect("the collected sweep.csv");
+    assert!(
+        got == want,
+        "collected:\n{}\nwhole:\n{}",
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want)
+    );
+    for chart in ["tradeoff.png", "tradeoff.svg"] {
+        let len = std::fs::metadata(apart.path().join(chart)).map_or(0, |m| m.len());
+        assert!(len > 0, "--collect draws {chart}");
+    }
+
+    let gone = points / 2;
+    std::fs::remove_file(apart.path().join(format!("points/point-{gone:04}.csv")))
+        .expect("the point file was written");
+    let out =
+        tiersync(&[&["sweep", REPLAY_SMALL][..], &SWEEP, &["--out", d, "--collect"]].concat());
+    assert!(!out.status.success(), "--collect succeeds without point {gone}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("points not run yet: [{gone}]")), "{stderr}");
+}
+
+/// `run --trace` writes the columns the simulator's trace rows hold (UTC
+/// time, sender and receiver node and site, WAN links crossed, kind,
+/// bytes, outcome), times as RFC 3339 UTC instants inside the run that
+/// never go back over delivered messages, sites and links named as in the
+/// scenario, and one row per message of each kind the JSON's `by_kind`
+/// counts, polls and their replies among them.
+#[test]
+fn run_trace_has_utc_times_in_order_and_every_kind() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let trace = dir.path().join("trace.csv");
+    let t = trace.to_str().expect("a UTF-8 path");
+    let json = run_json(&[REPLAY_SMALL, "--strategy", "flat-conditional", "--trace", t]);
+    let sc = tiersync_simnet::scenario::Scenario::load(std::path::Path::new(REPLAY_SMALL))
+        .expect("the scenario loads");
+    let sites: Vec<&str> = sc.sites.iter().map(|s| s.name.as_str()).collect();
+    let (start, end) = (sc.start.to_jiff(), sc.end().to_jiff());
+
+    let mut csv = csv::Reader::from_path(&trace).expect("the trace file");
+    let head = csv.headers().expect("a header row").clone();
+    assert_eq!(
+        head.iter().collect::<Vec<_>>().join(","),
+        "time_utc,from,from_site,to,to_site,wan_links,kind,bytes,reverse_bytes,wan_bytes,\
+         delivered,outcome,copy"
+    );
+    let col = |name: &str| head.iter().position(|h| h == name).expect(name);
+    let mut kinds = std::collections::BTreeMap::<String, u64>::new();
+    let mut last: Option<jiff::Timestamp> = None;
+    let mut delivered = 0u64;
+    for row in csv.records() {
+        let row = row.expect("a CSV row");
+        let time = &row[col("time_utc")];
+        assert!(time.ends_with('Z'), "not UTC: {time}");
+        let at: jiff::Timestamp = time.parse().unwrap_or_else(|e| panic!("{time}: {e}"));
+        assert!(start <= at && at <= end, "{time} is outside the run");
+        for node in [col("from"), col("to")] {
+            row[node].parse::<u32>().unwrap_or_else(|e| panic!("a node id: {row:?}: {e}"));
+        }
+        for site in [&row[col("from_site")], &row[col("to_site")]] {
+            assert!(sites.contains(&site), "an unknown site: {row:?}");
+        }
+        let links = &row[col("wan_links")];
+        assert!(links.is_empty() || links.split(';').all(|l| sites.contains(&l)), "{row:?}");
+        row[col("bytes")].parse::<u64>().unwrap_or_else(|e| panic!("bytes: {row:?}: {e}"));
+        *kinds.entry(row[col("kind")].to_owned()).or_default() += 1;
+        if &row[col("delivered")] == "true" {
+            assert_eq!(&row[col("outcome")], "delivered", "{row:?}");
+            assert!(last.is_none_or(|l| l <= at), "{time} comes after {last:?}");
+            last = Some(at);
+            delivered += 1;
+        }
+    }
+    assert_eq!(delivered, json["delivered_messages"].as_u64().unwrap());
+    assert_eq!(json["lost_messages"], 0, "every message of this scenario is delivered");
+    let mut want = std::collections::BTreeMap::new();
+    for (kind, k) in json["by_kind"].as_object().expect("by_kind") {
+        let n = k["messages"].as_u64().unwrap();
+        if n > 0 {
+            want.insert(kind.clone(), n);
+        }
+    }
+    assert_eq!(kinds, want, "rows per kind against the JSON's by_kind");
+    for kind in ["poll", "policy_update", "report", "report_ack"] {
+        assert!(kinds.contains_key(kind), "no {kind} in the trace: {kinds:?}");
+    }
+}
