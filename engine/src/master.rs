@@ -401,7 +401,12 @@ impl Master {
             sites.clear();
         }
 
-        // Then the children that can hold the answer.
+        // Then the children that can hold the answer. A site drill-down
+        // goes to the one child whose subtree holds the site. A client
+        // drill-down goes to every child, and only the server that holds
+        // the client answers with its detail: the master keeps consolidated
+        // statistics, which do not grow with the clients, so it has no
+        // client-to-site map to route by.
         let targets: BTreeSet<NodeId> = match (&scope, &client) {
             (_, Some(_)) => BTreeSet::new(),
             (Scope::Site(s), _) => match self.serving.route_to_site(s) {
