@@ -399,3 +399,48 @@ impl Drop for Proc {
         }
     }
 }
+
+/// The `tiersync` binary of the workspace's root package, which carries
+/// the operator commands. Cargo names only a test's own package's
+/// binaries (`CARGO_BIN_EXE_…`), so this builds it once, with the Cargo
+/// and profile that built the test (a no-op when it is up to date), and
+/// takes its path from Cargo's own report of the artifact. The variables
+/// Cargo sets for this test (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, …)
+/// are not passed on: build scripts that watch them would otherwise run
+/// again, and the next plain build would redo the same work.
+pub fn tiersync_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--locked", "--message-format=json", "-p", "tiersync"])
+            .args(["--bin", "tiersync"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        const SET_BY_CARGO: [&str; 7] = [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+            "OUT_DIR",
+        ];
+        for (key, _) in std::env::vars_os() {
+            if SET_BY_CARGO.iter().any(|p| key.to_string_lossy().starts_with(p)) {
+                cmd.env_remove(&key);
+            }
+        }
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let out = cmd.output().expect("cargo runs");
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "building tiersync failed:\n{log}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "tiersync")
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .unwrap_or_else(|| panic!("cargo reported no tiersync executable:\n{log}"))
+    })
+    .clone()
+}
