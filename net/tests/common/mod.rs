@@ -304,22 +304,21 @@ pub fn transport_with(changes: &[(&str, &str)]) -> String {
     text
 }
 
-/// A daemon running as a child process (`tiersync-node ROLE CONFIG`),
-/// killed when dropped: a test that panics leaves no process behind.
+/// A daemon running as a child process (see [`node_command`]), killed when
+/// dropped: a test that panics leaves no process behind.
 pub struct Proc {
     child: Option<Child>,
     pub log: PathBuf,
 }
 
 impl Proc {
-    /// Starts `tiersync-node role config`, its log appended to `log`, and
+    /// Starts the daemon `role` on `config`, its log appended to `log`, and
     /// waits until it has started: a server until it listens (its address
     /// is returned), a client until it logs its start.
     pub fn spawn(role: &str, config: &Path, log: &Path) -> (Proc, Option<SocketAddr>) {
         let before = std::fs::read_to_string(log).map(|t| t.len()).unwrap_or(0);
         let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_tiersync-node"))
-            .args([role, config.to_str().unwrap()])
+        let child = node_command(role, config)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -400,47 +399,23 @@ impl Drop for Proc {
     }
 }
 
-/// The `tiersync` binary of the workspace's root package, which carries
-/// the operator commands. Cargo names only a test's own package's
-/// binaries (`CARGO_BIN_EXE_…`), so this builds it once, with the Cargo
-/// and profile that built the test (a no-op when it is up to date), and
-/// takes its path from Cargo's own report of the artifact. The variables
-/// Cargo sets for this test (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, …)
-/// are not passed on: build scripts that watch them would otherwise run
-/// again, and the next plain build would redo the same work.
-pub fn tiersync_bin() -> PathBuf {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--locked", "--message-format=json", "-p", "tiersync"])
-            .args(["--bin", "tiersync"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        const SET_BY_CARGO: [&str; 7] = [
-            "CARGO_MANIFEST_",
-            "CARGO_PKG_",
-            "CARGO_CRATE_NAME",
-            "CARGO_BIN_NAME",
-            "CARGO_PRIMARY_PACKAGE",
-            "CARGO_TARGET_TMPDIR",
-            "OUT_DIR",
-        ];
-        for (key, _) in std::env::vars_os() {
-            if SET_BY_CARGO.iter().any(|p| key.to_string_lossy().starts_with(p)) {
-                cmd.env_remove(&key);
-            }
-        }
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().expect("cargo runs");
-        let log = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "building tiersync failed:\n{log}");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "tiersync")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .unwrap_or_else(|| panic!("cargo reported no tiersync executable:\n{log}"))
-    })
-    .clone()
+/// The command that runs daemon `role` on the configuration file `config`.
+///
+/// This module serves the tests of two packages, and Cargo names only a
+/// test's own package's binaries: the `tiersync-net` tests run
+/// `tiersync-node ROLE CONFIG`, those of the root package (which include
+/// this file by path) `tiersync ROLE --config CONFIG`, the same daemon
+/// behind the command line users run.
+pub fn node_command(role: &str, config: &Path) -> Command {
+    if let Some(node) = option_env!("CARGO_BIN_EXE_tiersync-node") {
+        let mut cmd = Command::new(node);
+        cmd.arg(role).arg(config);
+        cmd
+    } else if let Some(cli) = option_env!("CARGO_BIN_EXE_tiersync") {
+        let mut cmd = Command::new(cli);
+        cmd.arg(role).arg("--config").arg(config);
+        cmd
+    } else {
+        panic!("no daemon binary: include this module only from the net or root package's tests")
+    }
 }

@@ -1,6 +1,11 @@
 //! The operator commands' `--json` output, from the real `tiersync` binary
-//! against a master and a local server running as separate processes.
+//! against a master and a local server running as separate processes
+//! (`tiersync master|local`).
+//!
+//! The deployment helpers are the `tiersync-net` tests' own, included by
+//! path: the same PKI, configuration files and process handling.
 
+#[path = "../net/tests/common/mod.rs"]
 mod common;
 
 use std::path::Path;
@@ -30,7 +35,7 @@ struct Run {
 /// files there; kills it and panics if it has not exited within [`WAIT`].
 fn tiersync(dir: &Path, args: &[&str]) -> Run {
     let (out, err) = (dir.join("op.stdout"), dir.join("op.stderr"));
-    let mut child = Command::new(tiersync_bin())
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tiersync"))
         .args(args)
         .args(["--config", "operator.toml"])
         .current_dir(dir)
