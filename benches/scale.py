@@ -31,6 +31,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,18 +70,17 @@ def write_hashes(seen):
 def run_once(binary, scenario, strategy):
     """One run in a process of its own: (its JSON summary, peak RSS in bytes)."""
     cmd = [binary, "run", scenario, "--strategy", strategy, "--json", "--quiet"]
-    out_path = os.path.join(ROOT, "target", f"scale-{os.getpid()}.json")
-    with open(out_path, "wb") as out, open(os.devnull, "wb") as null:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=null)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
         # wait4 reaps this child alone and gives its own rusage.
         _, status, usage = os.wait4(proc.pid, 0)
         code = os.waitstatus_to_exitcode(status)
         proc.returncode = code
-    if code != 0:
-        sys.exit(f"{' '.join(cmd)} exited with {code}")
-    with open(out_path, encoding="utf-8") as f:
-        summary = json.load(f)
-    os.remove(out_path)
+        out.seek(0)
+        err.seek(0)
+        if code != 0:
+            sys.exit(f"{' '.join(cmd)} exited with {code}:\n{err.read().decode(errors='replace')}")
+        summary = json.load(out)
     # Linux reports ru_maxrss in KiB.
     return summary, usage.ru_maxrss * 1024
 
