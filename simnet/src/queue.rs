@@ -341,11 +341,26 @@ impl<E: Copy> EventQueue<E> {
 
     /// The `n`-th next event of the bucket being consumed as it was sorted
     /// (events pushed into it since, but for those that went to its front,
-    /// are not counted), or `None` when that bucket holds fewer. Cheap: for
-    /// a driver that warms the memory an event will touch a few events
-    /// before it runs.
-    pub fn peek_in_bucket(&self, n: usize) -> Option<(Time, &E)> {
-        self.current.get(self.head + n).map(|((t, _), e)| (Time(*t), e))
+    /// are not counted) and, past its end, of the next bucket's ordered run
+    /// (its strays and later buckets are not looked at); `None` when those
+    /// hold fewer. Cheap: for a driver that warms the memory an event will
+    /// touch a few events before it runs. A hint only: the event returned
+    /// need not be the `n`-th to pop.
+    ///
+    /// Why the next bucket too: at 100,000 clients a bucket holds only some
+    /// sixty timers, so looking within the bucket alone would warm nothing
+    /// for the first few events of every bucket, about a tenth of them.
+    #[inline]
+    pub fn peek_ahead(&self, n: usize) -> Option<(Time, &E)> {
+        let i = self.head + n;
+        let e = match self.current.get(i) {
+            Some(e) => e,
+            None => {
+                let next = ring_slot(self.cur? + 1);
+                self.ring[next].get(i - self.current.len())?
+            }
+        };
+        Some((Time(e.0.0), &e.1))
     }
 
     /// Number of pending events.
@@ -389,6 +404,28 @@ mod tests {
         assert_eq!(q.pop(), None);
         assert!(q.is_empty());
         assert_eq!(q.peek_time(), None);
+    }
+
+    #[test]
+    fn peek_ahead_reads_on_into_the_next_bucket() {
+        let mut q = EventQueue::new();
+        for (t, e) in [(0, 'a'), (1, 'b'), (2, 'c'), (BUCKET_NS, 'd'), (BUCKET_NS + 1, 'e')] {
+            q.push(Time(t), e);
+        }
+        // A bucket further on is not looked at.
+        q.push(Time(3 * BUCKET_NS), 'f');
+        assert_eq!(q.pop(), Some((Time(0), 'a')));
+
+        let ahead: Vec<Option<char>> = (0..5).map(|n| q.peek_ahead(n).map(|(_, e)| *e)).collect();
+        assert_eq!(ahead, [Some('b'), Some('c'), Some('d'), Some('e'), None]);
+        assert_eq!(q.peek_ahead(2).map(|(t, _)| t), Some(Time(BUCKET_NS)));
+
+        // Once the clock is in the next bucket, the offsets start from it.
+        for _ in 0..3 {
+            q.pop();
+        }
+        assert_eq!(q.peek_ahead(0).map(|(_, e)| *e), Some('e'));
+        assert_eq!(q.peek_ahead(1), None);
     }
 
     #[test]

@@ -526,13 +526,13 @@ impl<'a> World<'a> {
             }
             self.now = at;
             self.events += 1;
-            if let Some((_, ahead)) = self.queue.peek_in_bucket(PREFETCH_AHEAD) {
+            if let Some((_, ahead)) = self.queue.peek_ahead(PREFETCH_AHEAD) {
                 self.prefetch(ahead);
             }
-            if let Some((_, ahead)) = self.queue.peek_in_bucket(PREFETCH_DEEP) {
+            if let Some((_, ahead)) = self.queue.peek_ahead(PREFETCH_DEEP) {
                 self.prefetch_deep(ahead);
             }
-            if let Some((_, ahead)) = self.queue.peek_in_bucket(PREFETCH_RECORD) {
+            if let Some((_, ahead)) = self.queue.peek_ahead(PREFETCH_RECORD) {
                 self.prefetch_record(ahead);
             }
             if self.events >= next_progress {
