@@ -864,3 +864,74 @@ fn revisions_verified_from_a_partly_refused_reply_reach_clients() {
     let av = applied.iter().find(|e| e.id.as_str() == "antivirus").unwrap();
     assert_eq!(av.revision, antivirus_rev, "the client polling at revision 1 got it");
 }
+
+/// A master serving every client directly (the flat baseline) keeps a
+/// small memo of the (site, platform) views it served last, keyed by the
+/// names' allocations. With more pairs than the memo has slots, pairs share
+/// slots and push each other out; a poll must still get its own pair's
+/// variant, never the one a slot held before. Forty sites of three
+/// platforms, each site and each platform with its own parameter: 120
+/// variants, polled twice in two orders with names shared as a simulator
+/// shares them (one allocation per site and per platform).
+#[test]
+fn flat_master_gives_each_of_many_site_platform_pairs_its_own_variant() {
+    const PLATFORMS: [&str; 3] = ["windows", "macos", "linux"];
+    let names: Vec<&'static str> =
+        (0..40).map(|i| &*Box::leak(format!("site{i:02}").into_boxed_str())).collect();
+    let sites: Vec<SiteSpec> = names
+        .iter()
+        .map(|&name| SiteSpec {
+            name,
+            tz: "Europe/London",
+            parent: None,
+            clients: PLATFORMS.iter().map(|&p| (p, 1)).collect(),
+        })
+        .collect();
+    let mut f = Fleet::build(start(), &sites, false, ServeMode::Conditional, |_| {});
+    let mut change = antivirus(1);
+    change.site_params =
+        Some(names.iter().map(|&n| (Name::new(n), params(&[("site_tag", s(n))]))).collect());
+    change.platform_params = Some(
+        PLATFORMS.iter().map(|&p| (Name::new(p), params(&[("platform_tag", s(p))]))).collect(),
+    );
+    set_at_master(&mut f, change, 1);
+    f.h.run_for(DAY, STEPS).unwrap();
+    assert_converged(&f);
+
+    // Full polls (revision zero) from every pair, site by site and then
+    // platform by platform, with one name allocation per site and platform.
+    let site_names: Vec<Name> = names.iter().map(|&n| Name::new(n)).collect();
+    let platform_names: Vec<Name> = PLATFORMS.iter().map(|&p| Name::new(p)).collect();
+    let pairs = |by_site: bool| -> Vec<(usize, usize)> {
+        let all = (0..names.len()).flat_map(|i| (0..PLATFORMS.len()).map(move |j| (i, j)));
+        let mut all: Vec<_> = all.collect();
+        if !by_site {
+            all.sort_by_key(|&(i, j)| (j, i));
+        }
+        all
+    };
+    let tap = tap_quiet(&mut f);
+    for by_site in [true, false] {
+        for (i, j) in pairs(by_site) {
+            let client = f.clients[names[i]][j];
+            let (site, platform) = (site_names[i].clone(), platform_names[j].clone());
+            f.h.inject(client, f.master, Message::Poll { have: Revision::ZERO, site, platform });
+        }
+        f.h.run_for(Duration::from_secs(1), STEPS).unwrap();
+    }
+
+    for (i, j) in pairs(true) {
+        let client = f.clients[names[i]][j];
+        let variants: Vec<(Option<Name>, Name)> = tapped_to(&tap, client)
+            .into_iter()
+            .filter_map(|m| match m {
+                Message::PolicyUpdate { policies, full: true, .. } => {
+                    Some((policies[0].site.clone(), policies[0].platform.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        let want = (Some(site_names[i].clone()), platform_names[j].clone());
+        assert_eq!(variants, vec![want.clone(), want], "client {client}");
+    }
+}
