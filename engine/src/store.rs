@@ -62,8 +62,9 @@ const VIEW_MEMO_BITS: u32 = 8;
 /// of three platforms each in `scale-1m`), so that few pairs share a slot.
 /// A miss costs a string hash, string comparisons and reference-count
 /// updates; with 16 slots, most of such a master's pairs shared one. The
-/// change to 256 took about 3% off flat-conditional runs of `scale-100k`
-/// and `scale-1m`. The memo costs 6 KiB per server.
+/// change to 256 took about 3% off flat-conditional runs of a 3-day cut of
+/// `scale-100k` and a 1-day cut of `scale-1m`, a gain within the noise of
+/// single runs. The memo costs 6 KiB per server.
 const VIEW_MEMO_SLOTS: usize = 1 << VIEW_MEMO_BITS;
 
 /// The memo slot of a pair of names, from their addresses. The addresses
