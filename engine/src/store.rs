@@ -64,7 +64,7 @@ const VIEW_MEMO_BITS: u32 = 8;
 /// updates; with 16 slots, most of such a master's pairs shared one. The
 /// change to 256 took about 3% off flat-conditional runs of a 3-day cut of
 /// `scale-100k` and a 1-day cut of `scale-1m`, a gain within the noise of
-/// single runs. The memo costs 6 KiB per server.
+/// single runs. The memo costs 10 KiB per server (40 bytes a slot).
 const VIEW_MEMO_SLOTS: usize = 1 << VIEW_MEMO_BITS;
 
 /// The memo slot of a pair of names, from their addresses. The addresses
