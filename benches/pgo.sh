@@ -13,7 +13,7 @@
 # bundled scenarios with it, a merge of their profiles with the
 # toolchain's llvm-profdata, and a release build that uses the merged
 # profile (target/pgo). Both builds compile every dependency afresh in
-# their own target directory: about four minutes each here. Needs the
+# their own target directory: three to four minutes each here. Needs the
 # rustup component llvm-tools, which the script adds when it is missing.
 #
 # Usage (from anywhere):
